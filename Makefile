@@ -1,0 +1,50 @@
+# Every target that needs Python builds .venv from the pinned requirements
+# first, and rebuilds it whenever a requirements file changes.
+#   make legacy-hw05 ARGS="--seed 3"     extra flags pass through ARGS
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQUIREMENTS := requirements.txt requirements-dev.txt
+STAMP := $(VENV)/.requirements-installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 test test-fast clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@echo '  Pass flags with ARGS, e.g. make legacy-hw05 ARGS="--seed 3"'
+
+$(STAMP): $(REQUIREMENTS)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+	  $(foreach r,$(REQUIREMENTS),-r $(r))
+	touch $@
+
+venv: $(STAMP)  ## Create .venv from the pinned requirements.
+
+legacy-hw04: $(STAMP)  ## DL_HW_04week.py in TF1 graph mode (tf.compat.v1).
+	@$(PY) -m legacy.hw04 $(ARGS)
+
+legacy-hw05: $(STAMP)  ## DL_HW_05week.py in TF1 graph mode (tf.compat.v1).
+	@$(PY) -m legacy.hw05 $(ARGS)
+
+modern-hw04: $(STAMP)  ## DL_HW_04week.py in TF2 Keras.
+	@$(PY) -m modern.hw04 $(ARGS)
+
+modern-hw05: $(STAMP)  ## DL_HW_05week.py in TF2 Keras.
+	@$(PY) -m modern.hw05 $(ARGS)
+
+test: $(STAMP)  ## All tests, full-data training runs included.
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## The tests without the slow full-data runs.
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:  ## Remove .venv and caches (downloaded MNIST_data/ stays).
+	rm -rf $(VENV) .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,69 @@
+"""Keeps the console for what the programs mean to say.
+
+`import tensorflow` writes absl/oneDNN/CUDA-stub lines straight to file
+descriptor 2 from C++, before any logging setting can act, and again when
+devices are first initialised (tensorflow#100442, #79029). No environment
+variable removes all of them, and TF_ENABLE_ONEDNN_OPTS=0 would cost 1.5x in
+speed. So, unless verbose, stderr is pointed at /dev/null only while
+TensorFlow is imported and its devices are listed, then restored: errors
+raised later still show.
+"""
+
+import contextlib
+import logging
+import os
+import sys
+
+VERBOSE_ENV = "MNIST_PORT_VERBOSE"
+
+
+def verbose_from_env() -> bool:
+  return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+def import_tensorflow(verbose: bool = False):
+  """Imports TensorFlow (and Keras) quietly unless `verbose`; returns tf.
+
+  Must run before anything else imports TensorFlow to have any effect.
+  """
+  verbose = verbose or verbose_from_env()
+  if verbose:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return tf
+  # Set before the import, or the C++ runtime never sees it: hides the
+  # INFO/WARNING lines TF prints after start-up (e.g. "MLIR V1 ... not enabled").
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  with _stderr_silenced():
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import keras  # pylint: disable=g-import-not-at-top,unused-import
+    tf.config.list_physical_devices()  # device init: the second burst of noise
+  # Deprecation notices from tf.compat.v1 (e.g. dropout's keep_prob) go
+  # through the Python logger; the legacy port uses those APIs on purpose.
+  tf.get_logger().setLevel(logging.ERROR)
+  return tf
+
+
+def epoch_line(epoch: int, cost: float) -> str:
+  """The original per-epoch line: `Epoch: 0001 cost = 15.082601794`."""
+  return "Epoch: %04d cost = %.9f" % (epoch, cost)
+
+
+def accuracy_line(accuracy) -> str:
+  """The original last line, `Accuracy: 0.9483`: a float32 printed as print() does."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return "Accuracy: " + str(np.float32(accuracy))

@@ -1,0 +1,18 @@
+"""Errors that entry points turn into one line on stderr and an exit status."""
+
+
+class UserError(Exception):
+  """Bad input the user can fix: one line, exit status 2, no traceback."""
+  exit_status = 2
+
+
+class NonFiniteCostError(Exception):
+  """Training diverged to inf/nan: one line naming epoch and step, exit status 3."""
+  exit_status = 3
+
+  def __init__(self, epoch: int, step: int):
+    super().__init__(
+        f"the cost became non-finite at epoch {epoch}, step {step}; "
+        "try a smaller --learning_rate")
+    self.epoch = epoch
+    self.step = step

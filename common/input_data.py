@@ -1,0 +1,343 @@
+"""MNIST the way TF 1.x's tutorial loader served it, without TensorFlow.
+
+`read_data_sets` keeps the API and batch semantics of
+`tensorflow.examples.tutorials.mnist.input_data` (TF 1.x): the first
+`validation_size` training images become the validation set, pixels are
+float32 in [0, 1], labels are optionally one-hot, and `next_batch` shuffles
+the first epoch at its first batch, reshuffles at every epoch end, and lets a
+batch straddle an epoch end. Two deliberate differences: each DataSet owns its
+random generator (TF 1.x reseeded numpy's global one as a side effect), and
+one-hot labels are float32, not float64 (they are fed to float32 placeholders
+anyway, at half the memory).
+
+Files come from a directory (`--data_dir`, else $MNIST_DATA_DIR, else
+MNIST_data/); missing ones are downloaded there, verified by SHA-256 and
+renamed into place only once verified.
+"""
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from typing import Optional, Sequence
+
+import numpy as np
+
+from common.errors import UserError
+from common.hparams import NUM_CLASSES
+
+DEFAULT_DATA_DIR = "MNIST_data"
+DATA_DIR_ENV = "MNIST_DATA_DIR"
+
+# TensorFlow's CVDF mirror (the one TF 1.x used) first, then other
+# well-known mirrors of the same files.
+SOURCE_URLS = (
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+)
+
+TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
+TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
+TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
+TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
+
+# The official files' SHA-256 (../shared/data/mnist/SHA256SUMS).
+SHA256 = {
+    TEST_IMAGES: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    TEST_LABELS: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    TRAIN_IMAGES: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    TRAIN_LABELS: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+}
+
+_IMAGES_MAGIC = 2051
+_LABELS_MAGIC = 2049
+_DOWNLOAD_TIMEOUT_S = 30
+_CHUNK = 1 << 16
+
+
+class DataError(UserError):
+  """The MNIST files are missing, unreachable or damaged."""
+
+
+def resolve_data_dir(data_dir: Optional[str] = None) -> str:
+  """--data_dir, else $MNIST_DATA_DIR, else MNIST_data/ (the original default)."""
+  return data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+
+
+# ---------------------------------------------------------------- the files
+
+
+def _sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(_CHUNK), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _supply_hint(directory: str) -> str:
+  return (f"put the four MNIST .gz files in {directory}, or point --data_dir "
+          f"or ${DATA_DIR_ENV} at a directory that holds them")
+
+
+def _download(filename: str, directory: str, source_urls: Sequence[str]) -> None:
+  """Fetches one file into `directory`, trying each mirror in turn.
+
+  The bytes go to a temporary name in the same directory and are renamed into
+  place only after the checksum matches, so a failed or corrupted download
+  leaves nothing behind.
+  """
+  failures = []
+  for base_url in source_urls:
+    url = base_url + filename
+    try:
+      tmp = tempfile.NamedTemporaryFile(
+          dir=directory, prefix=f".{filename}.", suffix=".part", delete=False)
+    except OSError as e:
+      raise DataError(f"cannot write to {directory} ({e.strerror}); "
+                      + _supply_hint(directory)) from None
+    try:
+      with tmp:
+        _fetch(url, tmp, filename)
+      if _sha256(tmp.name) != SHA256[filename]:
+        failures.append(f"{url}: checksum mismatch")
+        continue
+      os.replace(tmp.name, os.path.join(directory, filename))
+      return
+    except (urllib.error.URLError, OSError, ValueError) as e:
+      failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
+    finally:
+      if os.path.exists(tmp.name):
+        os.unlink(tmp.name)
+  raise DataError(f"could not download {filename} ({'; '.join(failures)}); "
+                  + _supply_hint(directory))
+
+
+def _fetch(url: str, out, filename: str) -> None:
+  """Streams `url` into the open file `out`, showing progress on stderr."""
+  interactive = sys.stderr.isatty()
+  print(f"Downloading {filename} from {url}", file=sys.stderr,
+        end="" if interactive else "\n", flush=True)
+  with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+    total = int(response.headers.get("Content-Length") or 0)
+    done = 0
+    for chunk in iter(lambda: response.read(_CHUNK), b""):
+      out.write(chunk)
+      done += len(chunk)
+      if interactive and total:
+        print(f"\rDownloading {filename} from {url}: {100 * done // total}%",
+              file=sys.stderr, end="", flush=True)
+  if interactive:
+    print(file=sys.stderr)
+
+
+def maybe_download(directory: str,
+                   source_urls: Sequence[str] = SOURCE_URLS) -> None:
+  """Makes sure `directory` holds the four verified MNIST files."""
+  missing = [name for name in SHA256
+             if not os.path.exists(os.path.join(directory, name))]
+  for name in SHA256:
+    if name not in missing and _sha256(os.path.join(directory, name)) != SHA256[name]:
+      raise DataError(
+          f"{os.path.join(directory, name)} is not the official MNIST file "
+          "(SHA-256 mismatch); delete it to download it again, or "
+          + _supply_hint(directory))
+  if not missing:
+    return
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:
+    raise DataError(f"MNIST files missing ({', '.join(missing)}) and "
+                    f"{directory} cannot be created ({e.strerror}); "
+                    + _supply_hint(directory)) from None
+  for i, name in enumerate(missing):
+    try:
+      _download(name, directory, source_urls)
+    except DataError as e:
+      raise DataError(f"MNIST files missing from {directory}: "
+                      f"{', '.join(missing[i:])}; {e}") from None
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _read_idx(path: str, magic: int, ndim: int) -> np.ndarray:
+  """Reads an IDX file (gzip) into a uint8 array, checking its header."""
+  try:
+    with gzip.open(path, "rb") as f:
+      data = f.read()
+  except (OSError, EOFError, zlib.error) as e:
+    raise DataError(f"{path} is not a readable gzip file ({e}); delete it "
+                    "to download it again") from None
+  header_size = 4 * (1 + ndim)
+  if len(data) < header_size:
+    raise DataError(f"{path} is truncated: no complete IDX header")
+  header = np.frombuffer(data, dtype=">u4", count=1 + ndim)
+  if header[0] != magic:
+    raise DataError(f"{path} has IDX magic number {header[0]}, expected "
+                    f"{magic}: it is not an MNIST "
+                    f"{'image' if magic == _IMAGES_MAGIC else 'label'} file")
+  shape = tuple(int(n) for n in header[1:])
+  size = int(np.prod(shape))
+  if len(data) - header_size != size:
+    raise DataError(f"{path} holds {len(data) - header_size} bytes of data, "
+                    f"its header promises {size}: the file is damaged")
+  return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+def extract_images(path: str) -> np.ndarray:
+  """uint8 images [count, rows, cols] from an IDX3 gzip file."""
+  return _read_idx(path, _IMAGES_MAGIC, 3)
+
+
+def extract_labels(path: str, one_hot: bool = False) -> np.ndarray:
+  """uint8 class ids [count], or float32 one-hot [count, 10]."""
+  labels = _read_idx(path, _LABELS_MAGIC, 1)
+  return dense_to_one_hot(labels) if one_hot else labels
+
+
+def dense_to_one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+  return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+# ---------------------------------------------------------------- batches
+
+
+class DataSet:
+  """One split of MNIST, with TF 1.x `next_batch` semantics.
+
+  The data are never permuted in place: an index permutation picks each
+  batch, so the image array is never copied.
+  """
+
+  def __init__(self, images: np.ndarray, labels: np.ndarray,
+               seed: Optional[np.random.SeedSequence | int] = None):
+    if images.shape[0] != labels.shape[0]:
+      raise DataError(f"{images.shape[0]} images but {labels.shape[0]} "
+                      "labels: the image and label files do not belong together")
+    self._images = images
+    self._labels = labels
+    self._num_examples = images.shape[0]
+    self._rng = np.random.default_rng(seed)
+    self._order = np.arange(self._num_examples)
+    self._epochs_completed = 0
+    self._index_in_epoch = 0
+
+  @property
+  def images(self) -> np.ndarray:
+    return self._images
+
+  @property
+  def labels(self) -> np.ndarray:
+    return self._labels
+
+  @property
+  def num_examples(self) -> int:
+    return self._num_examples
+
+  @property
+  def epochs_completed(self) -> int:
+    return self._epochs_completed
+
+  def next_batch(self, batch_size: int, shuffle: bool = True):
+    """The next `batch_size` examples, as TF 1.x's DataSet.next_batch."""
+    start = self._index_in_epoch
+    if self._epochs_completed == 0 and start == 0 and shuffle:
+      self._order = self._rng.permutation(self._num_examples)
+    if start + batch_size <= self._num_examples:
+      self._index_in_epoch += batch_size
+      return self._take(self._order[start:self._index_in_epoch])
+    # The batch straddles the epoch end: the old epoch's rest, then the
+    # start of a freshly shuffled one.
+    self._epochs_completed += 1
+    rest = self._order[start:]
+    if shuffle:
+      self._order = self._rng.permutation(self._num_examples)
+    self._index_in_epoch = batch_size - rest.size
+    return self._take(np.concatenate([rest, self._order[:self._index_in_epoch]]))
+
+  def _take(self, indices: np.ndarray):
+    return self._images[indices], self._labels[indices]
+
+  def state(self) -> dict:
+    """Everything that decides the batches to come (for checkpoints)."""
+    return {"rng": self._rng.bit_generator.state, "order": self._order.copy(),
+            "epochs_completed": self._epochs_completed,
+            "index_in_epoch": self._index_in_epoch}
+
+  def restore(self, state: dict) -> None:
+    self._rng.bit_generator.state = state["rng"]
+    self._order = np.asarray(state["order"])
+    self._epochs_completed = int(state["epochs_completed"])
+    self._index_in_epoch = int(state["index_in_epoch"])
+
+
+@dataclasses.dataclass
+class Datasets:
+  train: DataSet
+  validation: DataSet
+  test: DataSet
+
+
+def read_data_sets(train_dir: Optional[str] = None,
+                   one_hot: bool = False,
+                   dtype=np.float32,
+                   reshape: bool = True,
+                   validation_size: int = 5000,
+                   seed: Optional[int] = None,
+                   train_limit: Optional[int] = None,
+                   source_urls: Sequence[str] = SOURCE_URLS) -> Datasets:
+  """TF 1.x's `input_data.read_data_sets`, downloading what is missing.
+
+  Args:
+    train_dir: where the files are (or go); None resolves --data_dir style
+      (see `resolve_data_dir`).
+    one_hot: float32 one-hot labels instead of uint8 class ids.
+    dtype: np.float32 scales pixels to [0, 1]; np.uint8 keeps 0..255.
+    reshape: flatten images to [count, 784].
+    validation_size: how many of the first training images form validation.
+    seed: makes the batch order repeatable; each split gets its own generator.
+    train_limit: keep only the first N training examples (smoke runs, tests).
+    source_urls: mirrors to download from, in order.
+  """
+  directory = resolve_data_dir(train_dir)
+  dtype = np.dtype(dtype)
+  if dtype not in (np.float32, np.uint8):
+    raise DataError(f"dtype {dtype} is not supported: use float32 or uint8")
+  maybe_download(directory, source_urls)
+  path = lambda name: os.path.join(directory, name)  # noqa: E731
+  train_images = extract_images(path(TRAIN_IMAGES))
+  train_labels = extract_labels(path(TRAIN_LABELS), one_hot=one_hot)
+  test_images = extract_images(path(TEST_IMAGES))
+  test_labels = extract_labels(path(TEST_LABELS), one_hot=one_hot)
+
+  if not 0 <= validation_size <= len(train_images):
+    raise DataError(f"validation_size {validation_size} is out of range: use "
+                    f"0..{len(train_images)}")
+
+  def prepare(images):
+    if reshape:
+      images = images.reshape(images.shape[0], -1)
+    if dtype == np.float32:
+      images = images.astype(np.float32)
+      images *= np.float32(1.0 / 255.0)  # in place: one float copy, not two
+    return images
+
+  # Convert once, then split by views: no image array is ever copied twice.
+  train_images = prepare(train_images)
+  validation = (train_images[:validation_size], train_labels[:validation_size])
+  train = (train_images[validation_size:], train_labels[validation_size:])
+  if train_limit is not None:
+    if not 1 <= train_limit <= len(train[0]):
+      raise DataError(f"train_limit {train_limit} is out of range: use "
+                      f"1..{len(train[0])}")
+    train = (train[0][:train_limit], train[1][:train_limit])
+  train_seed, validation_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
+  return Datasets(train=DataSet(*train, seed=train_seed),
+                  validation=DataSet(*validation, seed=validation_seed),
+                  test=DataSet(prepare(test_images), test_labels, seed=test_seed))

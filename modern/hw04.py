@@ -1,0 +1,9 @@
+"""DL_HW_04week.py, TF2 Keras port: the MLP with plain gradient descent.
+
+  python -m modern.hw04 [--seed 3] [--helpshort]
+"""
+
+from common import cli
+
+if __name__ == "__main__":
+  cli.run("hw04", "modern.train")

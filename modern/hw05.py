@@ -1,0 +1,9 @@
+"""DL_HW_05week.py, TF2 Keras port: the MLP with dropout and Adam.
+
+  python -m modern.hw05 [--seed 3] [--helpshort]
+"""
+
+from common import cli
+
+if __name__ == "__main__":
+  cli.run("hw05", "modern.train")

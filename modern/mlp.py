@@ -1,0 +1,69 @@
+"""Builds the homework MLP in Keras, name for name with legacy/mlp.py.
+
+  inference()  - the model: images -> logits, with Dropout layers.
+  loss()       - softmax cross-entropy on the logits.
+  training()   - the optimizer.
+  evaluation() - the accuracy metric.
+"""
+
+import keras
+
+from common import hparams as hp
+
+
+def layer_names(num_hidden: int):
+  """hidden1, hidden2, ... then softmax_linear, as legacy names its scopes."""
+  return [f"hidden{i}" for i in range(1, num_hidden + 1)] + ["softmax_linear"]
+
+
+def initializer(spec: hp.InitSpec) -> keras.initializers.Initializer:
+  """The Keras twin of legacy's initial values (unseeded: set_random_seed decides)."""
+  if spec.kind == "uniform":  # tf.random_uniform(shape, -L, L)
+    return keras.initializers.RandomUniform(-spec.scale, spec.scale)
+  if spec.kind == "normal":  # tf.random_normal(shape, stddev=S)
+    return keras.initializers.RandomNormal(stddev=spec.scale)
+  if spec.kind == "xavier":
+    return keras.initializers.GlorotUniform()
+  return keras.initializers.Zeros()
+
+
+def inference(hidden_units, activation="sigmoid", init="uniform:1.0",
+              bias_init="normal:1.0", keep_prob=1.0, dropout_layers="all"):
+  """The MLP as a Sequential model from 784 pixels to 10 logits.
+
+  Dropout(rate=1 - keep_prob) follows each hidden layer, and the logits too
+  with dropout_layers="all"; with keep_prob 1 no Dropout layer is built.
+  """
+  weights_spec = hp.parse_init(init, hp.WEIGHT_INITS)
+  bias_spec = hp.parse_init(bias_init, hp.BIAS_INITS)
+  names = layer_names(len(hidden_units))
+  model = keras.Sequential([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X")],
+                           name="mlp")
+  for name, units in zip(names, (*hidden_units, hp.NUM_CLASSES)):
+    is_logits = name == names[-1]
+    model.add(keras.layers.Dense(
+        units, activation=None if is_logits else activation,
+        kernel_initializer=initializer(weights_spec),
+        bias_initializer=initializer(bias_spec), name=name))
+    if keep_prob < 1 and (not is_logits or dropout_layers == "all"):
+      model.add(keras.layers.Dropout(rate=1 - keep_prob, name=f"{name}_dropout"))
+  return model
+
+
+def loss():
+  """Mean softmax cross-entropy on logits against one-hot labels."""
+  return keras.losses.CategoricalCrossentropy(from_logits=True, name="cost")
+
+
+def training(optimizer="gd", learning_rate=1.0, beta1=0.9, beta2=0.999,
+             epsilon=1e-8) -> keras.optimizers.Optimizer:
+  """The optimizer; epsilon is always passed (Keras' 1e-7 is not TF1's 1e-8)."""
+  if optimizer == "adam":
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1,
+                                 beta_2=beta2, epsilon=epsilon)
+  return keras.optimizers.SGD(learning_rate=learning_rate)
+
+
+def evaluation():
+  """Fraction of examples whose argmax(logits) is the one-hot label."""
+  return keras.metrics.CategoricalAccuracy(name="accuracy")
