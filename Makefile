@@ -11,7 +11,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 test test-fast clean
+.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 test test-fast parity bench clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -39,11 +39,17 @@ modern-hw04: $(STAMP)  ## DL_HW_04week.py in TF2 Keras.
 modern-hw05: $(STAMP)  ## DL_HW_05week.py in TF2 Keras.
 	@$(PY) -m modern.hw05 $(ARGS)
 
-test: $(STAMP)  ## All tests, full-data training runs included.
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: $(STAMP)  ## All tests, full-data training runs included (not parity).
+	$(PY) -m pytest -m "not parity" $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  ## The tests without the slow full-data runs.
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not parity" $(PYTEST_ARGS)
+
+parity: $(STAMP)  ## Statistical parity of the two ports over many seeds (minutes).
+	$(PY) -m pytest -m parity -s $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## Speed and memory of both ports vs the FLOP floor (minutes).
+	$(PY) -m benchmarks.bench --out benchmarks/results.json $(ARGS)
 
 clean:  ## Remove .venv and caches (downloaded MNIST_data/ stays).
 	rm -rf $(VENV) .pytest_cache

@@ -6,6 +6,7 @@ come from the one table in `common.hparams`.
 
 import math
 import os
+import sys
 
 from absl import flags
 
@@ -56,6 +57,9 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
   flags.DEFINE_boolean("verbose", False,
                        "Show TensorFlow's start-up log lines.", **fv)
   _register_validators(flag_values)
+  # Make them the main script's own flags, so --helpshort lists them.
+  for flag in flag_values.get_flags_for_module(__name__):
+    flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def _finite(x):

@@ -18,6 +18,7 @@ renamed into place only once verified.
 import dataclasses
 import gzip
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -111,6 +112,8 @@ def _download(filename: str, directory: str, source_urls: Sequence[str]) -> None
       return
     except (urllib.error.URLError, OSError, ValueError) as e:
       failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
+    except http.client.HTTPException as e:  # a mirror not speaking HTTP
+      failures.append(f"{url}: not an HTTP response ({type(e).__name__})")
     finally:
       if os.path.exists(tmp.name):
         os.unlink(tmp.name)
@@ -119,21 +122,27 @@ def _download(filename: str, directory: str, source_urls: Sequence[str]) -> None
 
 
 def _fetch(url: str, out, filename: str) -> None:
-  """Streams `url` into the open file `out`, showing progress on stderr."""
+  """Streams `url` into the open file `out`, showing progress on stderr.
+
+  Announced only once the mirror answers: an unreachable mirror is named in
+  the error line instead, so "no network" stays one line on stderr.
+  """
   interactive = sys.stderr.isatty()
-  print(f"Downloading {filename} from {url}", file=sys.stderr,
-        end="" if interactive else "\n", flush=True)
   with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-    total = int(response.headers.get("Content-Length") or 0)
-    done = 0
-    for chunk in iter(lambda: response.read(_CHUNK), b""):
-      out.write(chunk)
-      done += len(chunk)
-      if interactive and total:
-        print(f"\rDownloading {filename} from {url}: {100 * done // total}%",
-              file=sys.stderr, end="", flush=True)
-  if interactive:
-    print(file=sys.stderr)
+    print(f"Downloading {filename} from {url}", file=sys.stderr,
+          end="" if interactive else "\n", flush=True)
+    try:
+      total = int(response.headers.get("Content-Length") or 0)
+      done = 0
+      for chunk in iter(lambda: response.read(_CHUNK), b""):
+        out.write(chunk)
+        done += len(chunk)
+        if interactive and total:
+          print(f"\rDownloading {filename} from {url}: {100 * done // total}%",
+                file=sys.stderr, end="", flush=True)
+    finally:
+      if interactive:  # end the progress line even if the transfer failed
+        print(file=sys.stderr)
 
 
 def maybe_download(directory: str,

@@ -116,9 +116,3 @@ def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
     save_model(model, save_path)
   return TrainingResult(summary.epoch_costs, float(accuracy), model_weights(model))
 
-
-def main(hparams: hp.HParams, data_dir: Optional[str] = None,
-         save_path: Optional[str] = None) -> TrainingResult:
-  data_sets = input_data.read_data_sets(data_dir, one_hot=True, seed=hparams.seed,
-                                        train_limit=hparams.train_limit)
-  return run_training(hparams, data_sets, save_path=save_path)

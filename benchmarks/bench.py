@@ -1,0 +1,164 @@
+"""make bench: speed and memory of both ports against the FLOP floor.
+
+For hw04 and hw05 in legacy and modern, in one run on this machine:
+  - training time of the full 15 epochs (median, min and max over --runs
+    runs) and steps per second;
+  - the whole-process time of `make <port>-<script>` (import, data, train,
+    evaluate) and its peak resident memory;
+  - the machine's float32 matmul throughput with TF, and each port's
+    training time as a multiple of the FLOP floor: the model's forward +
+    backward FLOPs for the 15 epochs divided by that throughput.
+Every measured run is the real make target, timed from outside (wall clock,
+peak RSS from wait4) and from inside (phase times the entry point writes
+when $MNIST_PORT_TIMINGS names a file). Legacy and modern runs alternate and
+their ratio is taken pair by pair, since the machine's speed drifts. Prints
+one table and writes it as JSON (--out), so numbers compare between commits.
+
+  python -m benchmarks.bench [--runs 3] [--out bench.json]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import hparams as hp
+
+PORTS = ("legacy", "modern")
+SCRIPTS = ("hw04", "hw05")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_EXAMPLES = 55000
+
+
+def flops_per_example(hidden_units=hp.HParams.hidden_units) -> int:
+  """Forward + backward FLOPs (2 per multiply-add) of one training example.
+
+  Forward: one matmul per layer. Backward: every layer's weight gradient,
+  and the input gradient of every layer but the first (nothing flows back
+  into the images). Elementwise work is left out: the floor is the matmuls.
+  """
+  sizes = (hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES)
+  layers = [n * m for n, m in zip(sizes[:-1], sizes[1:])]
+  return 2 * (2 * sum(layers) + sum(layers[1:]))
+
+
+def matmul_gflops(seconds: float = 5.0) -> float:
+  """TF's float32 matmul throughput here on the model's first-layer shape."""
+  from common import console  # pylint: disable=g-import-not-at-top
+  tf = console.import_tensorflow()
+  images = tf.random.normal([100, hp.IMAGE_PIXELS])
+  weights = tf.random.normal([hp.IMAGE_PIXELS, 256])
+  reps = 1000
+
+  @tf.function
+  def loop():
+    total = tf.zeros([100, 256])
+    for _ in tf.range(reps):
+      total += tf.matmul(images, weights)
+    return total
+
+  loop().numpy()  # trace and warm up
+  rates = []
+  deadline = time.perf_counter() + seconds
+  while time.perf_counter() < deadline:
+    start = time.perf_counter()
+    loop().numpy()
+    rates.append(2 * 100 * hp.IMAGE_PIXELS * 256 * reps
+                 / (time.perf_counter() - start) / 1e9)
+  return statistics.median(rates)
+
+
+def run_target(port: str, script: str, seed: int) -> dict:
+  """One `make <port>-<script>` run: wall time, peak RSS and phase times."""
+  with tempfile.NamedTemporaryFile(suffix=".json") as timings:
+    env = dict(os.environ, MNIST_PORT_TIMINGS=timings.name)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        ["make", "-s", f"{port}-{script}", f"ARGS=--seed={seed}"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # wait4's peak RSS covers make and the Python process it waited for.
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stdout, stderr = proc.stdout.read().decode(), proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+      raise SystemExit(f"make {port}-{script} failed: {stderr.strip()[-400:]}")
+    phases = json.load(open(timings.name))
+  accuracy = float(stdout.strip().splitlines()[-1].split()[-1])
+  return dict(phases, process_s=wall, peak_rss_mb=usage.ru_maxrss / 1024,
+              accuracy=accuracy)
+
+
+def summarize(values):
+  return {"median": statistics.median(values), "min": min(values),
+          "max": max(values)}
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--runs", type=int, default=3, help="runs per target")
+  parser.add_argument("--out", default="bench.json", help="JSON results")
+  parser.add_argument("--scripts", default=",".join(SCRIPTS))
+  args = parser.parse_args(argv)
+  scripts = args.scripts.split(",")
+
+  gflops = matmul_gflops()
+  epochs = hp.HParams.training_epochs
+  steps = epochs * (TRAIN_EXAMPLES // hp.HParams.batch_size)
+  floor_s = flops_per_example() * TRAIN_EXAMPLES * epochs / (gflops * 1e9)
+  print(f"matmul throughput {gflops:.0f} GFLOP/s; {flops_per_example() / 1e6:.2f} "
+        f"MFLOP per example; 15-epoch floor {floor_s:.1f} s", file=sys.stderr)
+
+  runs = {(p, s): [] for p in PORTS for s in scripts}
+  for r in range(1, args.runs + 1):
+    for script in scripts:
+      for port in PORTS:  # alternate, so each pair shares the machine's mood
+        run = run_target(port, script, seed=r)
+        runs[port, script].append(run)
+        print(f"run {r}/{args.runs} {port}-{script}: train {run['train_s']:.1f} s, "
+              f"process {run['process_s']:.1f} s, {run['peak_rss_mb']:.0f} MB",
+              file=sys.stderr)
+
+  results = {"matmul_gflops": gflops, "floor_s": floor_s,
+             "flops_per_example": flops_per_example(), "targets": {}}
+  rows = []
+  for (port, script), rs in runs.items():
+    train_s = summarize([r["train_s"] for r in rs])
+    entry = {
+        "train_s": train_s,
+        "steps_per_s": steps / train_s["median"],
+        "floor_multiple": train_s["median"] / floor_s,
+        "process_s": summarize([r["process_s"] for r in rs]),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+        "phases_median": {k: statistics.median(r[k] for r in rs)
+                          for k in ("import_s", "data_s", "evaluate_s")},
+        "accuracies": [r["accuracy"] for r in rs],
+    }
+    if port == "modern":
+      ratios = [m["train_s"] / l["train_s"]
+                for m, l in zip(rs, runs["legacy", script])]
+      entry["modern_over_legacy"] = summarize(ratios)
+    results["targets"][f"{port}-{script}"] = entry
+    rows.append((f"{port}-{script}", entry))
+
+  print(f"\nmatmul {gflops:.0f} GFLOP/s, floor {floor_s:.1f} s for 15 epochs "
+        f"({flops_per_example() * TRAIN_EXAMPLES / 1e9:.1f} GFLOP an epoch)")
+  print(f"{'target':<13} {'train s (min-max)':>20} {'steps/s':>8} {'x floor':>8}"
+        f" {'process s':>10} {'peak MB':>8} {'modern/legacy':>14}")
+  for name, e in rows:
+    t = e["train_s"]
+    ratio = e.get("modern_over_legacy")
+    print(f"{name:<13} {t['median']:>6.1f} ({t['min']:.1f}-{t['max']:.1f})"
+          f"{'':>4} {e['steps_per_s']:>8.0f} {e['floor_multiple']:>8.2f}"
+          f" {e['process_s']['median']:>10.1f} {e['peak_rss_mb']:>8.0f}"
+          f" {ratio['median'] if ratio else float('nan'):>14.2f}")
+  with open(args.out, "w") as f:
+    json.dump(results, f, indent=2)
+  print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+  main()
