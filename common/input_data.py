@@ -75,9 +75,12 @@ def resolve_data_dir(data_dir: Optional[str] = None) -> str:
 
 def _sha256(path: str) -> str:
   digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(_CHUNK), b""):
-      digest.update(chunk)
+  try:
+    with open(path, "rb") as f:
+      for chunk in iter(lambda: f.read(_CHUNK), b""):
+        digest.update(chunk)
+  except OSError as e:
+    raise DataError(f"cannot read {path} ({e.strerror})") from None
   return digest.hexdigest()
 
 
