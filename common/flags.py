@@ -53,7 +53,8 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
                       "Directory with the MNIST files (else $MNIST_DATA_DIR, "
                       "else MNIST_data/); missing files are downloaded there.", **fv)
   flags.DEFINE_string("save_path", None,
-                      "Write the trained model here (modern: a .keras file).", **fv)
+                      "Write the trained model here: legacy a TF1 checkpoint with this "
+                      "prefix, modern a .keras file.", **fv)
   flags.DEFINE_boolean("verbose", False,
                        "Show TensorFlow's start-up log lines.", **fv)
   _register_validators(flag_values)
@@ -62,8 +63,11 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
     flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
+_FLOAT32_MAX = 3.4028234663852886e38  # the graphs compute in float32
+
+
 def _finite(x):
-  return x is not None and math.isfinite(x)
+  return x is not None and math.isfinite(x) and abs(x) <= _FLOAT32_MAX
 
 
 def _parses(parse):
@@ -99,9 +103,8 @@ def _register_validators(fv: flags.FlagValues) -> None:
   for name, allowed in (("init", hp.WEIGHT_INITS), ("bias_init", hp.BIAS_INITS)):
     check(name, _parses(lambda v, allowed=allowed: hp.parse_init(v, allowed)),
           f"--{name} must be " + hp.describe_inits(allowed))
-  check("save_path", lambda v: v is None or (
-      v.endswith(".keras") and os.path.isdir(os.path.dirname(v) or ".")),
-        "--save_path must be a .keras file in an existing directory")
+  check("save_path", lambda v: v is None or os.path.isdir(os.path.dirname(v) or "."),
+        "--save_path must be in an existing directory")
   flags.register_multi_flags_validator(
       ["batch_size", "train_limit"],
       lambda f: 1 <= f["batch_size"] <= (f["train_limit"] or TRAIN_SIZE),
