@@ -77,14 +77,14 @@ def build_model(hparams: hp.HParams) -> keras.Model:
 
 
 def model_weights(model: keras.Model) -> Dict[str, np.ndarray]:
-  """The trained weights and biases by variable path ("hidden1/kernel")."""
-  return {v.path: v.numpy() for v in model.trainable_variables}
+  """The trained weights and biases by layer and attribute ("hidden1/kernel")."""
+  # v.path carries the model's name too ("mlp/hidden1/kernel").
+  return {v.path.removeprefix(f"{model.name}/"): v.numpy()
+          for v in model.trainable_variables}
 
 
 def save_model(model: keras.Model, save_path: str) -> None:
   """Writes a .keras file atomically: a crash never leaves half a model."""
-  if not save_path.endswith(".keras"):
-    raise errors.UserError(f"--save_path {save_path} must end in .keras")
   directory, name = os.path.split(save_path)
   tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp.keras")
   try:
@@ -98,6 +98,9 @@ def save_model(model: keras.Model, save_path: str) -> None:
 def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
                  save_path: Optional[str] = None, print_fn=print) -> TrainingResult:
   """Trains for `hparams.training_epochs` epochs, printing legacy's lines."""
+  if save_path and not save_path.endswith(".keras"):  # before, not after, training
+    raise errors.UserError(f"--save_path {save_path} must end in .keras "
+                           "(Keras' model file format)")
   model = build_model(hparams)
   summary = EpochSummary(print_fn)
   model.fit(make_dataset(data_sets.train, hparams.batch_size, hparams.seed),
