@@ -1,0 +1,144 @@
+"""Outcome parity: over fixed seeds, both ports reach comparable accuracy.
+
+Trains each port as `python -m legacy.hw05 --seed 3` does (common/cli.py:
+the default hyper-parameters of common.hparams.SCRIPTS, full data, the
+port's run_training) and compares the test accuracies. Training is chaotic (../shared/SEED.md):
+runs of the two ports from the same seed share nothing but the seed, so
+only distributions over seeds can be compared.
+
+  hw04, seeds 1-3 per port: every run at least 95.5%, and the two ports'
+    mean accuracies within 1 percentage point.
+  hw05, seeds 1-10 per port: a run below common.hparams.COLLAPSE_THRESHOLD
+    has collapsed (about 4 in 10 do, as in the seed's report). Collapse
+    counts (Fisher's exact test) and accuracy distributions (Mann-Whitney
+    U, two-sided) must not differ significantly (p > 0.05).
+
+The seeds were fixed before any result was seen; never change them to make
+a run pass. Only `make parity` runs this module (pytest -m parity -s), and
+prints the table of all runs.
+
+Speed: the runs go to worker processes, one per core, each limited to one
+TensorFlow thread (tests/parity_utils.py says why). A run's result depends
+on the thread count (float32 sums split differently, then chaos), so a seed
+here need not reproduce the accuracy of the same seed on the command line.
+
+Environment variables reduce the configuration, only to try the plumbing
+quickly (the statistics then mean nothing); unset, the real one runs:
+  PARITY_EPOCHS       training epochs per run (default: the script's, 15)
+  PARITY_TRAIN_LIMIT  first N training examples only (default: all 55,000)
+  PARITY_SEEDS        only the first N seeds of each list below
+  PARITY_WORKERS      runs at a time (default: one per available core)
+"""
+
+import os
+import statistics
+
+import pytest
+from scipy import stats
+
+from common import hparams as hp
+import parity_utils as pu
+
+pytestmark = pytest.mark.parity
+
+PORTS = ("legacy", "modern")
+HW04_SEEDS = (1, 2, 3)
+HW05_SEEDS = tuple(range(1, 11))
+HW04_MIN_ACCURACY = 0.955
+HW04_MAX_MEAN_GAP = 0.01
+ALPHA = 0.05
+
+
+def _env_int(name):
+  value = os.environ.get(name)
+  return int(value) if value else None
+
+
+def describe_configuration(script):
+  epochs = _env_int("PARITY_EPOCHS") or hp.SCRIPTS[script].training_epochs
+  examples = _env_int("PARITY_TRAIN_LIMIT") or 55000
+  reduced = any(_env_int(name) for name in
+                ("PARITY_EPOCHS", "PARITY_TRAIN_LIMIT", "PARITY_SEEDS"))
+  return (f"{epochs} epoch{'s' if epochs != 1 else ''}, "
+          f"{examples:,} training examples"
+          + (" (REDUCED: a dry run, not the parity check)" if reduced else ""))
+
+
+def worker_count():
+  return _env_int("PARITY_WORKERS") or pu.cpu_count()
+
+
+@pytest.fixture(scope="module")
+def pool():
+  """One pool for both tests: the workers import TensorFlow once."""
+  with pu.worker_pool(worker_count()) as executor:
+    yield executor
+
+
+def run_both_ports(pool, script, seeds, data_dir):
+  """{port: [accuracy per seed]} from whole training runs, printing progress."""
+  seeds = seeds[:_env_int("PARITY_SEEDS") or len(seeds)]
+  # Modern runs are the longer ones: started first, they leave no long
+  # run alone at the end.
+  runs = [pu.Run(port, script, seed)
+          for port in reversed(PORTS) for seed in seeds]
+  def report(outcome):
+    run = outcome.run
+    print(f"  {run.script} {run.port} seed {run.seed}: "
+          f"{outcome.accuracy:.4f} ({outcome.seconds:.0f} s)", flush=True)
+  print(f"\n{script}: {len(runs)} runs, {worker_count()} at a time; "
+        f"{describe_configuration(script)}", flush=True)
+  outcomes = pu.train_many(pool, runs, data_dir,
+                           training_epochs=_env_int("PARITY_EPOCHS"),
+                           train_limit=_env_int("PARITY_TRAIN_LIMIT"),
+                           report=report)
+  return seeds, {port: [outcomes[pu.Run(port, script, seed)].accuracy
+                        for seed in seeds] for port in PORTS}
+
+
+def print_table(title, rows):
+  """One line a row: a label, then one column a port."""
+  print(f"\n{title:<24}{PORTS[0]:<18}{PORTS[1]}")
+  for label, *cells in rows:
+    print(f"  {label:<22}" + "".join(f"{cell:<18}" for cell in cells).rstrip())
+
+
+def test_hw04_outcome_parity(pool, data_dir):
+  seeds, accuracy = run_both_ports(pool, "hw04", HW04_SEEDS, data_dir)
+  means = {port: statistics.mean(accuracy[port]) for port in PORTS}
+  print_table("hw04", [(f"seed {seed}", *(f"{accuracy[port][i]:.4f}" for port in PORTS))
+                       for i, seed in enumerate(seeds)]
+              + [("mean", *(f"{means[port]:.4f}" for port in PORTS))])
+
+  for port in PORTS:
+    for seed, value in zip(seeds, accuracy[port]):
+      assert value >= HW04_MIN_ACCURACY, f"{port} hw04 seed {seed}: {value}"
+  assert abs(means["legacy"] - means["modern"]) <= HW04_MAX_MEAN_GAP, means
+
+
+def test_hw05_outcome_parity(pool, data_dir):
+  seeds, accuracy = run_both_ports(pool, "hw05", HW05_SEEDS, data_dir)
+  threshold = hp.COLLAPSE_THRESHOLD
+  collapsed = {port: [a < threshold for a in accuracy[port]] for port in PORTS}
+  counts = {port: sum(collapsed[port]) for port in PORTS}
+  good_means = {}
+  for port in PORTS:
+    good = [a for a, c in zip(accuracy[port], collapsed[port]) if not c]
+    good_means[port] = f"{statistics.mean(good):.4f}" if good else "-"
+  def cell(port, i):
+    return f"{accuracy[port][i]:.4f}" + (" collapsed" if collapsed[port][i] else "")
+  print_table("hw05", [(f"seed {seed}", *(cell(port, i) for port in PORTS))
+                       for i, seed in enumerate(seeds)]
+              + [(f"collapsed (< {threshold})",
+                  *(f"{counts[port]} of {len(seeds)}" for port in PORTS)),
+                 ("mean, not collapsed", *(good_means[port] for port in PORTS))])
+
+  table = [[counts[port], len(seeds) - counts[port]] for port in PORTS]
+  fisher_p = stats.fisher_exact(table).pvalue
+  mannwhitney_p = stats.mannwhitneyu(accuracy["legacy"], accuracy["modern"],
+                                     alternative="two-sided").pvalue
+  print(f"  Fisher's exact test, collapse counts: p = {fisher_p:.3f}")
+  print(f"  Mann-Whitney U, accuracies (two-sided): p = {mannwhitney_p:.3f}")
+
+  assert fisher_p > ALPHA, (counts, fisher_p)
+  assert mannwhitney_p > ALPHA, (accuracy, mannwhitney_p)
