@@ -7,8 +7,27 @@
 """
 
 import keras
+import tensorflow as tf
 
 from common import hparams as hp
+
+NON_FINITE_COST = "non-finite cost"
+
+
+class MLP(keras.Sequential):
+  """A Sequential model whose training step stops at a non-finite cost.
+
+  fit() runs many steps per call for speed (steps_per_execution), so a
+  callback sees the loss only every so many steps; checking inside the step
+  stops at the very step that went non-finite, with optimizer.iterations
+  counting it, as legacy checks every sess.run.
+  """
+
+  def train_step(self, data):
+    logs = super().train_step(data)
+    # The epoch's running mean is non-finite from the first bad step on.
+    logs["loss"] = tf.debugging.check_numerics(logs["loss"], NON_FINITE_COST)
+    return logs
 
 
 def layer_names(num_hidden: int):
@@ -29,7 +48,7 @@ def initializer(spec: hp.InitSpec) -> keras.initializers.Initializer:
 
 def inference(hidden_units, activation="sigmoid", init="uniform:1.0",
               bias_init="normal:1.0", keep_prob=1.0, dropout_layers="all"):
-  """The MLP as a Sequential model from 784 pixels to 10 logits.
+  """The MLP as a Sequential model (MLP) from 784 pixels to 10 logits.
 
   Dropout(rate=1 - keep_prob) follows each hidden layer, and the logits too
   with dropout_layers="all"; with keep_prob 1 no Dropout layer is built.
@@ -37,8 +56,7 @@ def inference(hidden_units, activation="sigmoid", init="uniform:1.0",
   weights_spec = hp.parse_init(init, hp.WEIGHT_INITS)
   bias_spec = hp.parse_init(bias_init, hp.BIAS_INITS)
   names = layer_names(len(hidden_units))
-  model = keras.Sequential([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X")],
-                           name="mlp")
+  model = MLP([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X")], name="mlp")
   for name, units in zip(names, (*hidden_units, hp.NUM_CLASSES)):
     is_logits = name == names[-1]
     model.add(keras.layers.Dense(
