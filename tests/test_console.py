@@ -1,14 +1,12 @@
 """What a user sees: quiet start-up, the original output lines, one-line errors.
 
-The command-line runs start from a shell-like environment (no
-TF_CPP_MIN_LOG_LEVEL, which conftest sets for this process) and a dead proxy,
-so they never reach the internet.
+The command-line runs start from a shell-like environment with a dead proxy
+(conftest.run_module), so they never reach the internet.
 """
 
 import os
 import re
 import shutil
-import socket
 
 import pytest
 
@@ -25,24 +23,13 @@ TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLo
 SMOKE_RUN = ("--train_limit", 500, "--training_epochs", 1, "--seed", 1)
 
 
-def _dead_proxy_env():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
-  env = {"no_proxy": "", "NO_PROXY": ""}
-  for scheme in ("http", "https"):
-    env[f"{scheme}_proxy"] = env[f"{scheme.upper()}_PROXY"] = dead
-  return env
-
-
 @pytest.fixture
 def cli(monkeypatch):
   """Runs an entry point as a user would, from the repository root."""
-  monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
   monkeypatch.delenv(console.VERBOSE_ENV, raising=False)
 
   def run(module, *args):
-    return run_module(module, *args, env=_dead_proxy_env(), timeout=300)
+    return run_module(module, *args, timeout=300)
   return run
 
 

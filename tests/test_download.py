@@ -19,17 +19,10 @@ import pytest
 from common import input_data
 from common.input_data import DataError
 from conftest import REPO_ROOT
+from conftest import closed_port_url
 from conftest import run_module
 
 NAMES = sorted(input_data.SHA256)
-
-
-def closed_port_url():
-  """An http:// URL on 127.0.0.1 where nothing listens."""
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  return f"http://127.0.0.1:{port}/"
 
 
 def sha256(path):
@@ -246,15 +239,6 @@ def test_present_file_with_wrong_checksum_is_never_used_or_replaced(
   assert mirror.requests[url] == []  # not even asked for
 
 
-def _dead_proxy_env():
-  """Environment for a command-line run: every download goes to a closed port."""
-  dead = closed_port_url()
-  env = {"no_proxy": "", "NO_PROXY": ""}
-  for scheme in ("http", "https"):
-    env[f"{scheme}_proxy"] = env[f"{scheme.upper()}_PROXY"] = dead
-  return env
-
-
 def assert_one_error_line(result, *fragments):
   """Exit status 2, nothing on stdout, one `error:` line on stderr."""
   assert result.returncode == 2, result.stderr
@@ -271,12 +255,11 @@ def assert_one_error_line(result, *fragments):
 @pytest.fixture
 def cli(monkeypatch):
   """Runs `legacy.hw04` as a user would, quickly and without network."""
-  monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as in a shell
   monkeypatch.delenv("MNIST_PORT_VERBOSE", raising=False)
 
   def run(data_dir):
     return run_module("legacy.hw04", "--data_dir", data_dir, "--train_limit", 100,
-                      "--training_epochs", 1, env=_dead_proxy_env(), timeout=120)
+                      "--training_epochs", 1, timeout=120)
   return run
 
 
@@ -360,11 +343,10 @@ def test_read_only_directory_missing_files(read_only_dir):
 
 
 def test_cli_read_only_directory_missing_files(read_only_dir, monkeypatch):
-  monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
   monkeypatch.delenv("MNIST_PORT_VERBOSE", raising=False)
   result = run_python_without_write_privilege(
       "-m", "legacy.hw04", "--data_dir", read_only_dir, "--train_limit", 100,
-      "--training_epochs", 1, env=_dead_proxy_env())
+      "--training_epochs", 1)
   assert_one_error_line(
       result, f"MNIST files missing from {read_only_dir}: " + ", ".join(NAMES),
       f"cannot write to {read_only_dir} (Permission denied)", "--data_dir",
