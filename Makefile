@@ -2,6 +2,9 @@
 # first, and rebuilds it whenever a requirements file changes.
 #   make legacy-hw05 ARGS="--seed 3"     extra flags pass through ARGS
 
+# No "Entering directory" lines when make runs inside make (tests, CI).
+MAKEFLAGS += --no-print-directory
+
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
