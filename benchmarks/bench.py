@@ -119,7 +119,7 @@ def main(argv=None) -> None:
         run = run_target(port, script, seed=r)
         runs[port, script].append(run)
         print(f"run {r}/{args.runs} {port}-{script}: train {run['train_s']:.1f} s, "
-              f"process {run['process_s']:.1f} s, {run['peak_rss_mb']:.0f} MB",
+              f"process {run['process_s']:.1f} s, {run['peak_rss_mb']:.0f} MiB",
               file=sys.stderr)
 
   results = {"matmul_gflops": gflops, "floor_s": floor_s,
@@ -147,7 +147,7 @@ def main(argv=None) -> None:
   print(f"\nmatmul {gflops:.0f} GFLOP/s, floor {floor_s:.1f} s for 15 epochs "
         f"({flops_per_example() * TRAIN_EXAMPLES / 1e9:.1f} GFLOP an epoch)")
   print(f"{'target':<13} {'train s (min-max)':>20} {'steps/s':>8} {'x floor':>8}"
-        f" {'process s':>10} {'peak MB':>8} {'modern/legacy':>14}")
+        f" {'process s':>10} {'peak MiB':>8} {'modern/legacy':>14}")
   for name, e in rows:
     t = e["train_s"]
     ratio = e.get("modern_over_legacy")
