@@ -53,6 +53,15 @@ OPTIMIZERS = ("gd", "adam")
 DROPOUT_LAYERS = ("hidden", "all")
 
 
+def layer_names(num_hidden: int):
+  """hidden1, hidden2, ... then softmax_linear, as in TF1's tutorial mnist.py.
+
+  Legacy's name scopes and modern's Dense layers share these names, so a
+  checkpoint's variables map across by name.
+  """
+  return [f"hidden{i}" for i in range(1, num_hidden + 1)] + ["softmax_linear"]
+
+
 @dataclasses.dataclass(frozen=True)
 class InitSpec:
   """A parsed --init / --bias_init value: "uniform:L", "normal:S", "xavier" or "zeros"."""

@@ -18,11 +18,6 @@ v1 = tf.compat.v1
 ACTIVATIONS = {"sigmoid": tf.nn.sigmoid, "relu": tf.nn.relu, "tanh": tf.nn.tanh}
 
 
-def layer_names(num_hidden: int):
-  """hidden1, hidden2, ... then softmax_linear, as in TF1's tutorial."""
-  return [f"hidden{i}" for i in range(1, num_hidden + 1)] + ["softmax_linear"]
-
-
 def initial_value(spec: hp.InitSpec, shape):
   """The initial value tensor the original scripts would have written."""
   if spec.kind == "uniform":
@@ -52,7 +47,7 @@ def inference(images, hidden_units, activation="sigmoid", init="uniform:1.0",
   weights_spec = hp.parse_init(init, hp.WEIGHT_INITS)
   bias_spec = hp.parse_init(bias_init, hp.BIAS_INITS)
   sizes = (hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES)
-  names = layer_names(len(hidden_units))
+  names = hp.layer_names(len(hidden_units))
   layer = images
   for name, fan_in, fan_out in zip(names, sizes[:-1], sizes[1:]):
     is_logits = name == names[-1]

@@ -30,11 +30,6 @@ class MLP(keras.Sequential):
     return logs
 
 
-def layer_names(num_hidden: int):
-  """hidden1, hidden2, ... then softmax_linear, as legacy names its scopes."""
-  return [f"hidden{i}" for i in range(1, num_hidden + 1)] + ["softmax_linear"]
-
-
 def initializer(spec: hp.InitSpec) -> keras.initializers.Initializer:
   """The Keras twin of legacy's initial values (unseeded: set_random_seed decides)."""
   if spec.kind == "uniform":  # tf.random_uniform(shape, -L, L)
@@ -55,7 +50,7 @@ def inference(hidden_units, activation="sigmoid", init="uniform:1.0",
   """
   weights_spec = hp.parse_init(init, hp.WEIGHT_INITS)
   bias_spec = hp.parse_init(bias_init, hp.BIAS_INITS)
-  names = layer_names(len(hidden_units))
+  names = hp.layer_names(len(hidden_units))
   model = MLP([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X")], name="mlp")
   for name, units in zip(names, (*hidden_units, hp.NUM_CLASSES)):
     is_logits = name == names[-1]

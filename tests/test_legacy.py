@@ -107,7 +107,7 @@ def as_params(values, num_hidden):
   """The [(weights, biases), ...] list, in layer order, from variable values."""
   return [(values[f"{name}/weights"].astype(np.float64),
            values[f"{name}/biases"].astype(np.float64))
-          for name in mlp.layer_names(num_hidden)]
+          for name in hp.layer_names(num_hidden)]
 
 
 def random_batch(rng, size):
@@ -241,7 +241,7 @@ def test_xavier_initializer_limits_per_layer():
   hidden_units = (256, 128, 256)
   weights, biases = _initial_values("xavier", "zeros", hidden_units)
   sizes = (hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES)
-  for name, fan_in, fan_out in zip(mlp.layer_names(3), sizes[:-1], sizes[1:]):
+  for name, fan_in, fan_out in zip(hp.layer_names(3), sizes[:-1], sizes[1:]):
     value = weights[f"{name}/weights"].astype(np.float64)
     limit = np.sqrt(6.0 / (fan_in + fan_out))  # Glorot uniform
     assert np.all(np.abs(value) <= limit), name
@@ -403,7 +403,7 @@ def test_gradient_descent_step_matches_numpy_backprop(activation):
                                            activation)
   assert_allclose(cost_value, expected_cost, rtol=1e-5, atol=1e-6)
   for name, (weights, biases), (d_weights, d_biases) in zip(
-      mlp.layer_names(len(hidden_units)), params, grads):
+      hp.layer_names(len(hidden_units)), params, grads):
     for suffix, value, grad in (("weights", weights, d_weights),
                                 ("biases", biases, d_biases)):
       key = f"{name}/{suffix}"
@@ -472,7 +472,7 @@ def test_adam_steps_match_numpy_tf1_adam(beta1, beta2, epsilon, atol):
 
   np_history = np_tf1_adam(as_params(initial, 2), batches, "sigmoid",
                            learning_rate, beta1, beta2, epsilon)
-  names = mlp.layer_names(len(hidden_units))
+  names = hp.layer_names(len(hidden_units))
   for step, ((tf_cost, tf_values), (np_cost, np_params)) in enumerate(
       zip(tf_history, np_history), start=1):
     assert_allclose(tf_cost, np_cost, rtol=1e-5, atol=1e-6,
