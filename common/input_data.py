@@ -161,6 +161,7 @@ def maybe_download(directory: str,
           + _supply_hint(directory))
   if not missing:
     return
+  created = not os.path.isdir(directory)
   try:
     os.makedirs(directory, exist_ok=True)
   except OSError as e:
@@ -171,6 +172,8 @@ def maybe_download(directory: str,
     try:
       _download(name, directory, source_urls)
     except DataError as e:
+      if created and not os.listdir(directory):  # leave no trace of a failure
+        os.rmdir(directory)
       raise DataError(f"MNIST files missing from {directory}: "
                       f"{', '.join(missing[i:])}; {e}") from None
 

@@ -215,7 +215,7 @@ def test_missing_files_and_no_network(tmp_path, capsys):
   assert "Connection refused" in message
   assert f"put the four MNIST .gz files in {target}" in message
   assert "--data_dir" in message and "$MNIST_DATA_DIR" in message
-  assert os.listdir(target) == []  # no partial download left
+  assert not target.exists()  # no partial download, not even the directory
   assert capsys.readouterr().err == ""  # unreachable mirrors: the error says it
 
 
@@ -352,3 +352,4 @@ def test_cli_read_only_directory_missing_files(read_only_dir, monkeypatch):
       f"cannot write to {read_only_dir} (Permission denied)", "--data_dir",
       "$MNIST_DATA_DIR")
   assert os.listdir(read_only_dir) == []
+
