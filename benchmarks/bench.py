@@ -31,7 +31,6 @@ from common import hparams as hp
 PORTS = ("legacy", "modern")
 SCRIPTS = ("hw04", "hw05")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN_EXAMPLES = 55000
 
 
 def flops_per_example(hidden_units=hp.HParams.hidden_units) -> int:
@@ -74,16 +73,20 @@ def matmul_gflops(seconds: float = 5.0) -> float:
 
 def run_target(port: str, script: str, seed: int) -> dict:
   """One `make <port>-<script>` run: wall time, peak RSS and phase times."""
-  with tempfile.NamedTemporaryFile(suffix=".json") as timings:
+  # Output goes to files, not pipes: nobody reads a pipe while wait4 waits.
+  with tempfile.NamedTemporaryFile(suffix=".json") as timings, \
+       tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
     env = dict(os.environ, MNIST_PORT_TIMINGS=timings.name)
     start = time.perf_counter()
     proc = subprocess.Popen(
         ["make", "-s", f"{port}-{script}", f"ARGS=--seed={seed}"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
     # wait4's peak RSS covers make and the Python process it waited for.
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    stdout, stderr = proc.stdout.read().decode(), proc.stderr.read().decode()
+    out.seek(0)
+    err.seek(0)
+    stdout, stderr = out.read(), err.read()
     if os.waitstatus_to_exitcode(status) != 0:
       raise SystemExit(f"make {port}-{script} failed: {stderr.strip()[-400:]}")
     phases = json.load(open(timings.name))
@@ -107,8 +110,8 @@ def main(argv=None) -> None:
 
   gflops = matmul_gflops()
   epochs = hp.HParams.training_epochs
-  steps = epochs * (TRAIN_EXAMPLES // hp.HParams.batch_size)
-  floor_s = flops_per_example() * TRAIN_EXAMPLES * epochs / (gflops * 1e9)
+  steps = epochs * (hp.TRAIN_EXAMPLES // hp.HParams.batch_size)
+  floor_s = flops_per_example() * hp.TRAIN_EXAMPLES * epochs / (gflops * 1e9)
   print(f"matmul throughput {gflops:.0f} GFLOP/s; {flops_per_example() / 1e6:.2f} "
         f"MFLOP per example; 15-epoch floor {floor_s:.1f} s", file=sys.stderr)
 
@@ -145,7 +148,7 @@ def main(argv=None) -> None:
     rows.append((f"{port}-{script}", entry))
 
   print(f"\nmatmul {gflops:.0f} GFLOP/s, floor {floor_s:.1f} s for 15 epochs "
-        f"({flops_per_example() * TRAIN_EXAMPLES / 1e9:.1f} GFLOP an epoch)")
+        f"({flops_per_example() * hp.TRAIN_EXAMPLES / 1e9:.1f} GFLOP an epoch)")
   print(f"{'target':<13} {'train s (min-max)':>20} {'steps/s':>8} {'x floor':>8}"
         f" {'process s':>10} {'peak MiB':>8} {'modern/legacy':>14}")
   for name, e in rows:

@@ -13,7 +13,6 @@ from absl import flags
 from common import hparams as hp
 
 FLAGS = flags.FLAGS
-TRAIN_SIZE = 55000  # training examples after the 5,000 validation images
 
 
 def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
@@ -95,8 +94,8 @@ def _register_validators(fv: flags.FlagValues) -> None:
           f"--{beta} must be in [0, 1)")
   check("training_epochs", lambda v: v >= 1,
         "--training_epochs must be at least 1")
-  check("train_limit", lambda v: v is None or 1 <= v <= TRAIN_SIZE,
-        f"--train_limit must be in 1..{TRAIN_SIZE}")
+  check("train_limit", lambda v: v is None or 1 <= v <= hp.TRAIN_EXAMPLES,
+        f"--train_limit must be in 1..{hp.TRAIN_EXAMPLES}")
   check("hidden_units", _parses(hp.parse_hidden_units),
         "--hidden_units must be positive integers separated by commas, "
         "e.g. 256,128,256")
@@ -107,9 +106,9 @@ def _register_validators(fv: flags.FlagValues) -> None:
         "--save_path must be in an existing directory")
   flags.register_multi_flags_validator(
       ["batch_size", "train_limit"],
-      lambda f: 1 <= f["batch_size"] <= (f["train_limit"] or TRAIN_SIZE),
+      lambda f: 1 <= f["batch_size"] <= (f["train_limit"] or hp.TRAIN_EXAMPLES),
       message="--batch_size must be between 1 and the number of training "
-              "examples (55000, or --train_limit)",
+              f"examples ({hp.TRAIN_EXAMPLES}, or --train_limit)",
       flag_values=fv)
 
 
