@@ -42,8 +42,9 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
                       "Bias initializer: uniform:LIMIT, normal:STDDEV or zeros.",
                       **fv)
   flags.DEFINE_enum("dropout_layers", d.dropout_layers, hp.DROPOUT_LAYERS,
-                    "Dropout after each hidden layer only, or on the logits "
-                    "too (all).", **fv)
+                    "Dropout after each hidden layer only (hidden), on the "
+                    "input image too (input_hidden), or on the logits too "
+                    "(all).", **fv)
   flags.DEFINE_integer("train_limit", d.train_limit,
                        "Use only the first N training examples.", **fv)
   flags.DEFINE_integer("seed", d.seed,

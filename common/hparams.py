@@ -51,7 +51,9 @@ SCRIPTS = {
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 OPTIMIZERS = ("gd", "adam")
-DROPOUT_LAYERS = ("hidden", "all")
+# Where dropout goes: after each hidden layer; on the input image too; or
+# after all four weight layers, logits included.
+DROPOUT_LAYERS = ("hidden", "input_hidden", "all")
 
 
 def layer_names(num_hidden: int):

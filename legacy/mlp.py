@@ -39,7 +39,8 @@ def inference(images, hidden_units, activation="sigmoid", init="uniform:1.0",
     activation: "sigmoid", "relu" or "tanh" for the hidden layers.
     init, bias_init: initializer specs ("uniform:1.0", "normal:1.0", ...).
     keep_prob: scalar keep-probability tensor, or None to build no dropout.
-    dropout_layers: "hidden" (after each hidden layer) or "all" (the logits too).
+    dropout_layers: "hidden" (after each hidden layer), "input_hidden" (the
+      input image too) or "all" (the logits too).
 
   Returns:
     logits [batch, 10].
@@ -49,6 +50,9 @@ def inference(images, hidden_units, activation="sigmoid", init="uniform:1.0",
   sizes = (hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES)
   names = hp.layer_names(len(hidden_units))
   layer = images
+  if keep_prob is not None and dropout_layers == "input_hidden":
+    with v1.name_scope("input"):
+      layer = v1.nn.dropout(layer, keep_prob=keep_prob)
   for name, fan_in, fan_out in zip(names, sizes[:-1], sizes[1:]):
     is_logits = name == names[-1]
     with v1.name_scope(name):

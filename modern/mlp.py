@@ -45,13 +45,16 @@ def inference(hidden_units, activation="sigmoid", init="uniform:1.0",
               bias_init="normal:1.0", keep_prob=1.0, dropout_layers="all"):
   """The MLP as a Sequential model (MLP) from 784 pixels to 10 logits.
 
-  Dropout(rate=1 - keep_prob) follows each hidden layer, and the logits too
-  with dropout_layers="all"; with keep_prob 1 no Dropout layer is built.
+  Dropout(rate=1 - keep_prob) follows each hidden layer, the input image
+  too with dropout_layers="input_hidden", the logits too with "all"; with
+  keep_prob 1 no Dropout layer is built.
   """
   weights_spec = hp.parse_init(init, hp.WEIGHT_INITS)
   bias_spec = hp.parse_init(bias_init, hp.BIAS_INITS)
   names = hp.layer_names(len(hidden_units))
   model = MLP([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X")], name="mlp")
+  if keep_prob < 1 and dropout_layers == "input_hidden":
+    model.add(keras.layers.Dropout(rate=1 - keep_prob, name="input_dropout"))
   for name, units in zip(names, (*hidden_units, hp.NUM_CLASSES)):
     is_logits = name == names[-1]
     model.add(keras.layers.Dense(

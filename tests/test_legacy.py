@@ -286,6 +286,7 @@ def test_hw04_graph_has_no_dropout_and_hw05_graph_has_four():
 @pytest.mark.parametrize("hidden_units,dropout_layers,expected", [
     ((5, 4), "hidden", {"hidden1", "hidden2"}),
     ((5, 4), "all", {"hidden1", "hidden2", "softmax_linear"}),
+    ((5, 4), "input_hidden", {"input", "hidden1", "hidden2"}),
     ((3, 3, 3), "hidden", {"hidden1", "hidden2", "hidden3"}),
     ((6,), "all", {"hidden1", "softmax_linear"}),
 ])
@@ -300,7 +301,7 @@ def test_one_dropout_per_layer(hidden_units, dropout_layers, expected):
     assert len(random_ops_in_dropout(graph)) == len(expected)
 
 
-@pytest.mark.parametrize("dropout_layers", ["hidden", "all"])
+@pytest.mark.parametrize("dropout_layers", hp.DROPOUT_LAYERS)
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
 def test_dropout_is_identity_at_keep_prob_one(dropout_layers, activation):
   hidden_units = (6, 5)

@@ -190,12 +190,13 @@ def batch(mnist):
     (0.7, "hidden", LAYERS[:3]),
     (0.7, "all", LAYERS),
     (0.5, "all", LAYERS),
+    (0.7, "input_hidden", ("input", *LAYERS[:3])),
 ])
 def test_layers_sizes_activations_and_dropout(keep_prob, dropout_layers,
                                               dropout_after):
   model = mlp.inference((256, 128, 256), keep_prob=keep_prob,
                         dropout_layers=dropout_layers)
-  expected = []
+  expected = [("Dropout", None)] if "input" in dropout_after else []
   for name in LAYERS:
     expected.append(("Dense", name))
     if name in dropout_after:

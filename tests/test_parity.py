@@ -248,14 +248,16 @@ def test_first_ten_steps_give_the_same_losses(script, data_sets):
 
 
 def legacy_layer_outputs(legacy, images, keep_prob):
-  """{layer: (before dropout, after dropout)} from the legacy graph.
+  """{position: (before dropout, after dropout)} from the legacy graph, for
+  the "input" and each layer.
 
   The op names follow from legacy/mlp.py: `tf.matmul(...) + biases` is
   "<layer>/add", tf.nn.sigmoid "<layer>/Sigmoid". What follows a layer's
   dropout is the next layer's MatMul input, or the logits.
   """
   graph = legacy.model.graph
-  fetches = {}
+  fetches = {"input": (legacy.model.images,
+                       graph.get_operation_by_name(f"{LAYERS[0]}/MatMul").inputs[0])}
   for name, following in zip(LAYERS, LAYERS[1:] + (None,)):
     before = graph.get_tensor_by_name(
         f"{name}/{'add' if following is None else 'Sigmoid'}:0")
@@ -267,8 +269,9 @@ def legacy_layer_outputs(legacy, images, keep_prob):
 
 
 def keras_layer_outputs(model, images, training):
-  """{layer: (Dense output, output after the layers up to the next Dense)}."""
-  outputs = {}
+  """{position: (Dense output, output after the layers up to the next
+  Dense)}, for the "input" and each Dense layer."""
+  outputs = {"input": (images, images)}
   tensor = tf.constant(images)
   for layer in model.layers:
     tensor = layer(tensor, training=training)
@@ -281,10 +284,11 @@ def keras_layer_outputs(model, images, training):
 
 
 def dropped_positions(dropout_layers):
-  return LAYERS if dropout_layers == "all" else LAYERS[:-1]
+  return {"hidden": LAYERS[:-1], "input_hidden": ("input", *LAYERS[:-1]),
+          "all": LAYERS}[dropout_layers]
 
 
-@pytest.mark.parametrize("dropout_layers", ["hidden", "all"])
+@pytest.mark.parametrize("dropout_layers", hp.DROPOUT_LAYERS)
 @pytest.mark.parametrize("port", ["legacy", "modern"])
 def test_dropout_semantics(port, dropout_layers, eval_images):
   """keep_prob 0.7: about 30% of units zeroed at each dropout position (within
@@ -301,10 +305,14 @@ def test_dropout_semantics(port, dropout_layers, eval_images):
     training = keras_layer_outputs(model, eval_images, training=True)
     evaluation = keras_layer_outputs(model, eval_images, training=False)
 
-  assert tuple(training) == LAYERS
+  assert tuple(training) == ("input", *LAYERS)
   rate = 1 - KEEP_PROB
   for name, (before, after) in training.items():
-    assert np.all(before != 0), name  # so that a zero can only be a drop
+    # Only where the value is not 0 can a 0 after it be a drop (MNIST's
+    # pixels are mostly 0; sigmoids and the logits never are).
+    lit = before != 0
+    assert name == "input" or np.all(lit), name
+    before, after = before[lit], after[lit]
     dropped = after == 0
     if name in dropped_positions(dropout_layers):
       n = dropped.size
