@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 test test-fast parity bench clean
+.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 test test-fast parity bench report clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,6 +53,9 @@ parity: $(STAMP)  ## Statistical parity of the two ports over many seeds (minute
 
 bench: $(STAMP)  ## Speed and memory of both ports vs the FLOP floor (minutes).
 	$(PY) -m benchmarks.bench --out benchmarks/results.json $(ARGS)
+
+report: $(STAMP)  ## The reconstruction study + conclusion test into report/ (about an hour; resumes).
+	$(PY) -m experiments.study --out report $(ARGS)
 
 clean:  ## Remove .venv and caches (downloaded MNIST_data/ stays).
 	rm -rf $(VENV) .pytest_cache

@@ -31,7 +31,8 @@ def fail(message: str, status: int) -> None:
   sys.exit(status)
 
 
-def _parse_flags(argv):
+def parse_flags(argv):
+  """absl parsing, but a bad flag is one line and exit status 2."""
   try:
     return FLAGS(argv)
   except common_flags.flags.Error as e:
@@ -89,4 +90,4 @@ def _main(train_module: str, argv) -> None:
 def run(script: str, train_module: str) -> None:
   """Trains `train_module` with `script`'s defaults ("hw04" or "hw05")."""
   common_flags.define_flags(script)
-  app.run(functools.partial(_main, train_module), flags_parser=_parse_flags)
+  app.run(functools.partial(_main, train_module), flags_parser=parse_flags)

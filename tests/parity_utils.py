@@ -10,12 +10,8 @@ ports; legacy/ and modern/ never import each other.
 """
 
 import concurrent.futures
-import contextlib
 import dataclasses
 import importlib
-import multiprocessing
-import os
-import sys
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -24,6 +20,7 @@ import numpy as np
 from common import console
 from common import hparams as hp
 from common import input_data
+from experiments import runner
 
 # First, so that TensorFlow's start-up noise stays off the console also in
 # the worker processes, which import this module before anything else.
@@ -120,36 +117,13 @@ def set_legacy_weights(sess, weights: Dict[str, np.ndarray]) -> None:
   sess.run(assigns, feed_dict=feeds)
 
 
-# ---------------------------------------------------------------- data
-
-
-def fresh_data_sets(data_sets: input_data.Datasets,
-                    seed: int) -> input_data.Datasets:
-  """The same arrays with new batch generators: each training run starts
-  from the same batch order, whatever ran before (no image is copied)."""
-  # The same seeding as input_data.read_data_sets(..., seed=seed).
-  train_seed, validation_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
-  def rewrap(data_set, data_seed):
-    return input_data.DataSet(data_set.images, data_set.labels, seed=data_seed)
-  return input_data.Datasets(train=rewrap(data_sets.train, train_seed),
-                             validation=rewrap(data_sets.validation, validation_seed),
-                             test=rewrap(data_sets.test, test_seed))
-
-
 # ---------------------------------------------------------------- whole runs
 
-# Whole runs go to worker processes, one per core, each limited to one
-# TensorFlow thread. The layers are too small (batch 100) for intra-op
-# threads to pay: measured here (2 cores, hw05, 2 epochs), a run took as
-# long on one thread as on two (legacy 8.3 s, modern 13-14 s), and two
-# single-threaded runs side by side keep both cores busy. A worker imports
-# TensorFlow once and trains run after run (a fresh process per run costs
-# 7-10 s of start-up each time). TensorFlow reads these variables once, at
-# start-up (process_util.cc); v1 Sessions without a ConfigProto and Keras
-# both use the thread pools they size.
-SINGLE_THREAD_ENV = {"TF_NUM_INTRAOP_THREADS": "1",
-                     "TF_NUM_INTEROP_THREADS": "1",
-                     "OMP_NUM_THREADS": "1"}
+# Whole runs go to experiments.runner's worker processes, one per core, each
+# on one TensorFlow thread (runner.py says why).
+fresh_data_sets = runner.fresh_data_sets
+worker_pool = runner.worker_pool
+cpu_count = runner.cpu_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,42 +163,6 @@ def train_once(run: Run, data_dir: str, training_epochs: Optional[int] = None,
                  time.monotonic() - start)
 
 
-def _start_worker():
-  # The programs' epoch lines would interleave on the console: the parent
-  # reports each outcome instead.
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  os.dup2(devnull, sys.stdout.fileno())
-  os.close(devnull)
-
-
-@contextlib.contextmanager
-def _environment(changes: Dict[str, str]):
-  saved = {name: os.environ.get(name) for name in changes}
-  os.environ.update(changes)
-  try:
-    yield
-  finally:
-    for name, value in saved.items():
-      if value is None:
-        del os.environ[name]
-      else:
-        os.environ[name] = value
-
-
-@contextlib.contextmanager
-def worker_pool(workers: int):
-  """`workers` processes, each training on one TensorFlow thread."""
-  # "spawn": a fork of a process that already runs TensorFlow is unsafe.
-  # Workers start on the first submit and inherit the environment then,
-  # before they import TensorFlow; this process' own TensorFlow read it long
-  # ago, and gets it back unchanged.
-  context = multiprocessing.get_context("spawn")
-  with _environment(SINGLE_THREAD_ENV), concurrent.futures.ProcessPoolExecutor(
-      max_workers=workers, mp_context=context,
-      initializer=_start_worker) as pool:
-    yield pool
-
-
 def train_many(pool, runs: List[Run], data_dir: str,
                training_epochs: Optional[int] = None,
                train_limit: Optional[int] = None,
@@ -242,8 +180,3 @@ def train_many(pool, runs: List[Run], data_dir: str,
     report(outcome)
     outcomes[outcome.run] = outcome
   return outcomes
-
-
-def cpu_count() -> int:
-  """The cores this process may run on (not the machine's total)."""
-  return len(os.sched_getaffinity(0))

@@ -1,0 +1,163 @@
+"""Markdown tables and PNG figures from recorded runs (see runner.py).
+
+Only drawing and formatting live here; which runs to show, and what they
+are compared with, is the caller's (study.py, sweep.py).
+"""
+
+import os
+import statistics
+from typing import Dict, List, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from common import hparams as hp  # pylint: disable=wrong-import-position
+
+# In this order, left to right, in every figure.
+PORT_COLORS = {"seed": "0.45", "legacy": "tab:blue", "modern": "tab:orange"}
+
+
+def accuracy_cell(record: Optional[dict]) -> str:
+  if record is None:
+    return "-"
+  if record["accuracy"] is None:
+    return "diverged"
+  return f"{record['accuracy']:.4f}"
+
+
+def summary(records: Sequence[Optional[dict]]) -> Dict[str, str]:
+  """Mean accuracy, how many reached 90%, mean of those, as table cells."""
+  done = [r for r in records if r is not None]
+  accuracies = [r["accuracy"] for r in done if r["accuracy"] is not None]
+  good = [a for a in accuracies if a >= hp.COLLAPSE_THRESHOLD]
+  return {"mean": f"{statistics.mean(accuracies):.4f}" if accuracies else "-",
+          "good": f"{len(good)} of {len(done)}",
+          "good_mean": f"{statistics.mean(good):.4f}" if good else "-"}
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+  lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+  return lines
+
+
+def seed_format_table(columns: Dict[str, Sequence], seed_column: Optional[Sequence[str]] = None
+                      ) -> List[str]:
+  """The seed's layout: runs (1)..(n), then the mean and the count >= 90%.
+
+  columns: {heading: [record or None per run]}; seed_column: the report's
+  own numbers as text, if any.
+  """
+  n = max(len(c) for c in columns.values())
+  header = ["run"] + (["seed's report"] if seed_column else []) + list(columns)
+  rows = []
+  for i in range(n):
+    row = [f"({i + 1})"]
+    if seed_column:
+      row.append(seed_column[i] if i < len(seed_column) else "")
+    row += [accuracy_cell(c[i] if i < len(c) else None) for c in columns.values()]
+    rows.append(row)
+  summaries = {name: summary(c) for name, c in columns.items()}
+  seed_values = ([float(v.lstrip("~")) for v in seed_column] if seed_column else [])
+  seed_good = [v for v in seed_values if v >= hp.COLLAPSE_THRESHOLD]
+  rows.append(["mean"] + ([f"{statistics.mean(seed_values):.4f}"] if seed_column else [])
+              + [s["mean"] for s in summaries.values()])
+  rows.append([f">= {hp.COLLAPSE_THRESHOLD:.0%}"]
+              + ([f"{len(seed_good)} of {len(seed_values)}"] if seed_column else [])
+              + [s["good"] for s in summaries.values()])
+  return markdown_table(header, rows)
+
+
+def _panel_grid(count: int, width: float = 3.6, height: float = 2.8):
+  cols = min(count, 3)
+  rows = -(-count // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows),
+                           squeeze=False)
+  for ax in axes.flat[count:]:
+    ax.set_visible(False)
+  return fig, list(axes.flat[:count])
+
+
+def cost_curves(path: str, panels: Dict[str, Dict[str, Sequence[Optional[dict]]]],
+                title: str) -> None:
+  """One panel per configuration, every run's per-epoch cost overlaid.
+
+  panels: {configuration label: {port: [record or None]}}. Runs that
+  collapsed are dashed, so the two kinds of run can be told apart.
+  """
+  fig, axes = _panel_grid(len(panels))
+  for ax, (label, by_port) in zip(axes, panels.items()):
+    for port, records in by_port.items():
+      for record in records:
+        if not record or not record["epoch_costs"]:
+          continue
+        costs = record["epoch_costs"]
+        ax.plot(range(1, len(costs) + 1), costs, color=PORT_COLORS[port],
+                linestyle="--" if record["collapsed"] else "-",
+                marker="." if len(costs) == 1 else None,  # else invisible
+                linewidth=1, alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_title(label, fontsize=9)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.set_ylabel("mean cost", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, which="major", alpha=0.3)
+  handles = [plt.Line2D([], [], color=PORT_COLORS[p], label=p)
+             for p in PORT_COLORS if any(p in b for b in panels.values())]
+  handles.append(plt.Line2D([], [], color="k", linestyle="--",
+                            label=f"test accuracy < {hp.COLLAPSE_THRESHOLD:.0%}"))
+  fig.legend(handles=handles, loc="upper right", fontsize=8)
+  fig.suptitle(title, fontsize=11)
+  fig.tight_layout(rect=(0, 0, 0.88, 0.95))
+  _save(fig, path)
+
+
+def accuracy_strip_plot(path: str, columns: Dict[str, Dict[str, Sequence]],
+                        title: str) -> None:
+  """Test accuracy per configuration, one dot a run, ports side by side.
+
+  columns: {configuration label: {port or "seed": [record or accuracy]}}.
+  """
+  fig, ax = plt.subplots(figsize=(max(4.5, 1.5 * len(columns) + 1.5), 4))
+  ports = [p for p in PORT_COLORS if any(p in c for c in columns.values())]
+  offsets = {p: (i - (len(ports) - 1) / 2) * 0.25 for i, p in enumerate(ports)}
+  labelled = set()
+  for x, by_port in enumerate(columns.values()):
+    for port, values in by_port.items():
+      ys = [v if isinstance(v, float) else v["accuracy"] for v in values
+            if v is not None and (isinstance(v, float) or v["accuracy"] is not None)]
+      # A fixed spread, not random: the same records draw the same figure.
+      jitter = [((i * 0.618034) % 1 - 0.5) * 0.12 for i in range(len(ys))]
+      ax.scatter([x + offsets[port] + j for j in jitter], ys, s=18,
+                 color=PORT_COLORS[port], alpha=0.85,
+                 label=None if port in labelled else port)
+      labelled.add(port)
+  ax.axhline(hp.COLLAPSE_THRESHOLD, color="0.6", linewidth=0.8, linestyle=":")
+  ax.set_xticks(range(len(columns)))
+  ax.set_xticklabels(list(columns), fontsize=8, rotation=20, ha="right")
+  ax.set_ylabel("test accuracy")
+  ax.set_ylim(0, 1)
+  ax.grid(True, axis="y", alpha=0.3)
+  ax.legend(fontsize=8, loc="best")
+  ax.set_title(title, fontsize=11)
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def _save(fig, path: str) -> None:
+  """Writes the PNG under a temporary name first: never half a figure."""
+  directory, name = os.path.split(path)
+  tmp = os.path.join(directory, f".{name}.tmp.png")
+  fig.savefig(tmp, dpi=110)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def write_text(path: str, lines: Sequence[str]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write("\n".join(lines).rstrip() + "\n")
+  os.replace(tmp, path)

@@ -1,0 +1,304 @@
+"""Runs many training runs (ports x hyper-parameters x seeds) and records each
+as one JSON line, so that an interrupted sweep continues where it stopped.
+
+A run is one port's `run_training` with one `HParams` (the seed included),
+exactly what `python -m {port}.{script} --seed N ...` trains (common/cli.py),
+but inside a worker process that imported TensorFlow once: a fresh process
+per run would add 7-10 s of start-up to every 20-60 s run.
+
+Whole runs go to worker processes, one per core, each limited to one
+TensorFlow thread. The layers are too small (batch 100) for intra-op threads
+to pay: measured here (2 cores, hw05, 2 epochs), a run took as long on one
+thread as on two, and two single-threaded runs side by side keep both cores
+busy. A run's result depends on the thread count (float32 sums split
+differently, then chaos), so a record says how many threads it used.
+"""
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import functools
+import json
+import multiprocessing
+import os
+import sys
+import time
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from common import console
+from common import errors
+from common import hparams as hp
+from common import input_data
+
+RUNS_FILE = "runs.jsonl"
+PORTS = ("legacy", "modern")
+
+# TensorFlow reads these once, at start-up (process_util.cc); v1 Sessions
+# without a ConfigProto and Keras both use the thread pools they size.
+SINGLE_THREAD_ENV = {"TF_NUM_INTRAOP_THREADS": "1",
+                     "TF_NUM_INTEROP_THREADS": "1",
+                     "OMP_NUM_THREADS": "1"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run: a port and every hyper-parameter, the seed included."""
+  port: str  # "legacy" or "modern"
+  hparams: hp.HParams
+
+  @property
+  def key(self) -> str:
+    """Identifies the run in runs.jsonl, whatever configuration asked for it."""
+    return json.dumps({"port": self.port, **dataclasses.asdict(self.hparams)},
+                      sort_keys=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+  """Shrinks every run of a sweep alike (tests, dry runs); None = as defined."""
+  training_epochs: Optional[int] = None
+  train_limit: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """A named set of hyper-parameters: a script's defaults plus changes."""
+  label: str
+  script: str  # "hw04" or "hw05"
+  changes: Tuple[Tuple[str, object], ...] = ()
+
+  def hparams(self, seed: int, scale: Scale = Scale()) -> hp.HParams:
+    changes = dict(self.changes, seed=seed)
+    for name in ("training_epochs", "train_limit"):
+      if getattr(scale, name) is not None:
+        changes[name] = getattr(scale, name)
+    return dataclasses.replace(hp.SCRIPTS[self.script], **changes)
+
+  def runs(self, ports: Sequence[str], seeds: Sequence[int],
+           scale: Scale = Scale()) -> List["Run"]:
+    return [Run(port, self.hparams(seed, scale)) for port in ports for seed in seeds]
+
+  def records(self, port: str, seeds: Sequence[int], records: Dict[str, dict],
+              scale: Scale = Scale()) -> List[Optional[dict]]:
+    """This configuration's records for `seeds`, None where not run yet."""
+    return [records.get(Run(port, self.hparams(seed, scale)).key) for seed in seeds]
+
+
+def run_from_record(record: dict) -> Run:
+  fields = dict(record["hparams"])
+  fields["hidden_units"] = tuple(fields["hidden_units"])
+  return Run(record["port"], hp.HParams(**fields))
+
+
+def is_collapsed(accuracy: Optional[float]) -> bool:
+  """Below the seed's 90% line, or diverged (no accuracy at all)."""
+  return accuracy is None or accuracy < hp.COLLAPSE_THRESHOLD
+
+
+# ---------------------------------------------------------------- in a worker
+
+
+def fresh_data_sets(data_sets: input_data.Datasets,
+                    seed: Optional[int]) -> input_data.Datasets:
+  """The same arrays with new batch generators, seeded as
+  `input_data.read_data_sets(..., seed=seed)` seeds them: each run starts
+  from its own batch order, whatever ran before (no image is copied)."""
+  train_seed, validation_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
+
+  def rewrap(data_set, data_seed):
+    return input_data.DataSet(data_set.images, data_set.labels, seed=data_seed)
+  return input_data.Datasets(train=rewrap(data_sets.train, train_seed),
+                             validation=rewrap(data_sets.validation, validation_seed),
+                             test=rewrap(data_sets.test, test_seed))
+
+
+_data_cache: Dict[tuple, input_data.Datasets] = {}
+
+
+def _data_sets(data_dir: Optional[str], hparams: hp.HParams) -> input_data.Datasets:
+  """MNIST read once per worker (and train_limit), rewrapped per run."""
+  cache_key = (data_dir, hparams.train_limit)
+  if cache_key not in _data_cache:
+    _data_cache[cache_key] = input_data.read_data_sets(
+        data_dir, one_hot=True, train_limit=hparams.train_limit)
+  return fresh_data_sets(_data_cache[cache_key], hparams.seed)
+
+
+def _silent(*unused_args, **unused_kwargs):
+  pass
+
+
+def train_once(run: Run, data_dir: Optional[str]) -> dict:
+  """Trains `run` in this process; returns its record (see `run_sweep`)."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top
+  train = importlib.import_module(f"{run.port}.train")
+  keras.backend.clear_session()  # as in a process of its own
+  data_sets = _data_sets(data_dir, run.hparams)
+  start = time.monotonic()
+  error = None
+  try:
+    result = train.run_training(run.hparams, data_sets, print_fn=_silent)
+    epoch_costs, accuracy = [float(c) for c in result.epoch_costs], float(result.accuracy)
+  except errors.NonFiniteCostError as e:
+    epoch_costs, accuracy, error = [], None, str(e)
+  return {"key": run.key, "port": run.port,
+          "hparams": dataclasses.asdict(run.hparams),
+          "epoch_costs": epoch_costs, "accuracy": accuracy,
+          "collapsed": is_collapsed(accuracy), "error": error,
+          "seconds": round(time.monotonic() - start, 2),
+          "threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0")) or None}
+
+
+def _start_worker():
+  # The programs' lines would interleave on the console: the parent reports
+  # each run instead. TensorFlow is imported quietly, once, here.
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, sys.stdout.fileno())
+  os.close(devnull)
+  console.import_tensorflow()
+
+
+# ---------------------------------------------------------------- the pool
+
+
+@contextlib.contextmanager
+def _environment(changes: Dict[str, str]):
+  saved = {name: os.environ.get(name) for name in changes}
+  os.environ.update(changes)
+  try:
+    yield
+  finally:
+    for name, value in saved.items():
+      if value is None:
+        del os.environ[name]
+      else:
+        os.environ[name] = value
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[concurrent.futures.Executor]:
+  """`workers` processes, each training on one TensorFlow thread."""
+  # "spawn": a fork of a process that already runs TensorFlow is unsafe.
+  # Workers start on the first submit and inherit the environment then,
+  # before they import TensorFlow; this process gets it back unchanged.
+  context = multiprocessing.get_context("spawn")
+  with _environment(SINGLE_THREAD_ENV), concurrent.futures.ProcessPoolExecutor(
+      max_workers=workers, mp_context=context,
+      initializer=_start_worker) as pool:
+    yield pool
+
+
+def cpu_count() -> int:
+  """The cores this process may run on (not the machine's total)."""
+  return len(os.sched_getaffinity(0))
+
+
+# ---------------------------------------------------------------- records
+
+
+def read_records(out_dir: str) -> Dict[str, dict]:
+  """{run key: record} from out_dir/runs.jsonl; {} if there is none yet.
+
+  A last line cut short (a process killed while writing it) is ignored:
+  that run is simply run again.
+  """
+  path = os.path.join(out_dir, RUNS_FILE)
+  records = {}
+  if not os.path.exists(path):
+    return records
+  with open(path) as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      records[record["key"]] = record
+  return records
+
+
+def _append_record(out_dir: str, record: dict) -> None:
+  """One line, written at once and flushed to disk before the next run."""
+  path = os.path.join(out_dir, RUNS_FILE)
+  line = json.dumps(record, sort_keys=True) + "\n"
+  # A line cut short earlier must not swallow this one.
+  needs_newline = False
+  if os.path.exists(path) and os.path.getsize(path):
+    with open(path, "rb") as f:
+      f.seek(-1, os.SEEK_END)
+      needs_newline = f.read(1) != b"\n"
+  with open(path, "a") as f:
+    f.write(("\n" if needs_newline else "") + line)
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def describe_run(run: Run) -> str:
+  """"legacy adam init=uniform:1.0 ... seed 3": enough to tell runs apart."""
+  h = run.hparams
+  optimizer = (f"adam {h.learning_rate:g}/{h.beta1:g}/{h.beta2:g}/{h.epsilon:g}"
+               if h.optimizer == "adam" else f"gd {h.learning_rate:g}")
+  dropout = f"keep {h.keep_prob:g} {h.dropout_layers}" if h.keep_prob < 1 else "no dropout"
+  return (f"{run.port} {optimizer}, {h.init} / {h.bias_init}, {dropout}, "
+          f"seed {h.seed}")
+
+
+def _duration(seconds: float) -> str:
+  minutes, seconds = divmod(round(seconds), 60)
+  return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def run_sweep(runs: Iterable[Run], out_dir: str, data_dir: Optional[str] = None,
+              workers: Optional[int] = None,
+              describe: Callable[[Run], str] = describe_run,
+              print_fn=functools.partial(print, flush=True)) -> Dict[str, dict]:
+  """Trains every run not yet recorded in out_dir/runs.jsonl; {key: record}.
+
+  Each finished run is appended at once, so an interrupted sweep loses at
+  most the runs in flight. Prints a progress line per finished run: which
+  of how many, its result, and the estimated time left.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  records = read_records(out_dir)
+  runs = list(dict.fromkeys(runs))  # the same run asked for twice runs once
+  todo = [run for run in runs if run.key not in records]
+  workers = min(workers or cpu_count(), max(len(todo), 1))
+  print_fn(f"{len(runs)} runs: {len(runs) - len(todo)} already recorded in "
+           f"{os.path.join(out_dir, RUNS_FILE)}, {len(todo)} to go, "
+           f"{workers} at a time")
+  if not todo:
+    return records
+  # Modern runs and hw05 runs take longest: started first, they leave no
+  # long run alone at the end.
+  todo.sort(key=lambda r: (r.port != "modern", r.hparams.optimizer != "adam"))
+  start = time.monotonic()
+  with worker_pool(workers) as pool:
+    futures = {pool.submit(train_once, run, data_dir): run for run in todo}
+    for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+      run = futures[future]
+      record = future.result()
+      _append_record(out_dir, record)
+      records[record["key"]] = record
+      elapsed = time.monotonic() - start
+      left = elapsed / done * (len(todo) - done)
+      result = (f"{record['accuracy']:.4f}" if record["accuracy"] is not None
+                else "diverged")
+      print_fn(f"[{done}/{len(todo)}] {describe(run)}: {result} "
+               f"({record['seconds']:.0f} s); about {_duration(left)} left")
+  return records
+
+
+def seeds_from_text(text: str) -> List[int]:
+  """"1-10" -> [1..10]; "3,5,8" -> [3, 5, 8]; raises ValueError."""
+  seeds = []
+  for part in text.split(","):
+    first, dash, last = part.partition("-")
+    if dash:
+      seeds.extend(range(int(first), int(last) + 1))
+    else:
+      seeds.append(int(part))
+  if not seeds or min(seeds) < 0:
+    raise ValueError(text)
+  return seeds
