@@ -21,6 +21,7 @@ import functools
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -153,6 +154,9 @@ def train_once(run: Run, data_dir: Optional[str]) -> dict:
 
 
 def _start_worker():
+  # Ctrl-C reaches the whole process group: the parent alone handles it
+  # (stops the workers, says one line), not every worker with a traceback.
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
   # The programs' lines would interleave on the console: the parent reports
   # each run instead. TensorFlow is imported quietly, once, here.
   devnull = os.open(os.devnull, os.O_WRONLY)
@@ -188,7 +192,15 @@ def worker_pool(workers: int) -> Iterator[concurrent.futures.Executor]:
   with _environment(SINGLE_THREAD_ENV), concurrent.futures.ProcessPoolExecutor(
       max_workers=workers, mp_context=context,
       initializer=_start_worker) as pool:
-    yield pool
+    try:
+      yield pool
+    except BaseException:
+      # Interrupted: the runs in flight are lost anyway; do not wait minutes
+      # for them to finish.
+      pool.shutdown(wait=False, cancel_futures=True)
+      for process in list((pool._processes or {}).values()):  # pylint: disable=protected-access
+        process.terminate()
+      raise
 
 
 def cpu_count() -> int:

@@ -158,6 +158,41 @@ def test_an_interrupted_sweep_goes_on_where_it_stopped(tmp_path, data_dir):
   assert sorted(r["hparams"]["seed"] for r in records.values()) == [1, 2, 3]
 
 
+def _group_alive(pgid):
+  try:
+    os.killpg(pgid, 0)
+  except ProcessLookupError:
+    return False
+  return True
+
+
+def test_ctrl_c_stops_the_sweep_with_one_line(tmp_path, data_dir):
+  out = str(tmp_path)
+  runs_file = os.path.join(out, runner.RUNS_FILE)
+  command = [sys.executable, "-m", "experiments.sweep", "--seeds=1-4",
+             "--ports=legacy", f"--out={out}", "--workers=2", "--",
+             "--training_epochs=3", "--train_limit=300"]
+  process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+  deadline = time.monotonic() + 180
+  while not (os.path.exists(runs_file) and open(runs_file).read().count("\n")):
+    assert process.poll() is None and time.monotonic() < deadline
+    time.sleep(0.1)
+  os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+  _, stderr = process.communicate(timeout=60)
+  assert process.returncode == 130
+  assert stderr == (f"error: interrupted; the finished runs are kept in {out}: "
+                    "run the same command again to go on\n")
+  # No worker is left behind in the process group (a terminated worker
+  # may stay a zombie for a moment, until init reaps it).
+  deadline = time.monotonic() + 20
+  while _group_alive(process.pid):
+    assert time.monotonic() < deadline, "a worker outlived the sweep"
+    time.sleep(0.2)
+  assert len(runner.read_records(out)) >= 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["--seeds=1-x", "--out=OUT"], "--seeds must be seeds like 1-10"),
     (["--ports=tf1", "--out=OUT"], "--ports must be legacy, modern"),
@@ -176,7 +211,7 @@ def test_sweep_bad_input_is_one_line(tmp_path, args, message):
 # ---------------------------------------------------------------- the study
 
 SEEDS = study.Seeds(hw05_screen=(1, 2, 3), hw04_screen=(1, 2),
-                    hw05_final=(1, 2, 3, 4), hw04_final=(1, 2))
+                    hw05_final=(1, 2, 3, 4), hw04_final=(1, 2), conclusion=(1, 2))
 # The candidate the made-up records make match the seed on every number.
 MATCHING_HW05 = study.HW05_CANDIDATES[4]  # xavier / N(0,1), drop all 4
 MATCHING_HW04 = study.HW04_CANDIDATES[7]  # U(-1,1) / N(0,1), lr 0.5
@@ -212,7 +247,8 @@ def made_up_records():
                *(c for c in study.CONCLUSION if c.script == script))
     for config in configs:
       for port in runner.PORTS:
-        for seed in sorted(set(SEEDS.screen(script)) | set(SEEDS.final(script))):
+        for seed in sorted({*SEEDS.screen(script), *SEEDS.final(script),
+                            *SEEDS.conclusion}):
           record = made_up_record(port, config, seed, config == matching)
           records[record["key"]] = record
   return records
