@@ -358,3 +358,18 @@ def test_hw04_takes_hw05s_initializers_when_they_match_as_well():
   finals = study.plan_finalists(records, SEEDS, runner.Scale())
   chosen = study.choose(finals, records, SEEDS, runner.Scale())
   assert chosen["hw04"].config == partner
+
+
+def test_a_tie_keeps_the_shipped_defaults():
+  shipped = study.HW05_CANDIDATES[0]
+  assert shipped.hparams(0) == study.SHIPPED["hw05"].hparams(0)
+  records = made_up_records()
+  for port in runner.PORTS:
+    for seed in {*SEEDS.screen("hw05"), *SEEDS.final("hw05")}:
+      record = made_up_record(port, shipped, seed, matching=True)
+      if not record["collapsed"]:  # still in the band, but farther from its middle
+        record["accuracy"] = 0.950
+      records[record["key"]] = record
+  finals = study.plan_finalists(records, SEEDS, runner.Scale())
+  assert finals["hw05"][:2] == [MATCHING_HW05, shipped]  # ranked second, tied
+  assert study.choose(finals, records, SEEDS, runner.Scale())["hw05"].config == shipped
