@@ -11,6 +11,7 @@ import functools
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 
@@ -29,6 +30,18 @@ TIMINGS_ENV = "MNIST_PORT_TIMINGS"
 def fail(message: str, status: int) -> None:
   print(f"error: {message}", file=sys.stderr)
   sys.exit(status)
+
+
+def _raise_terminated(signum, frame):
+  raise errors.Terminated()
+
+
+def _stopped(what: str) -> str:
+  """The line for a run stopped by a signal, saying how to go on."""
+  if FLAGS.checkpoint_dir:
+    return (f"{what}; run the same command again to resume from the last "
+            f"epoch saved in --checkpoint_dir {FLAGS.checkpoint_dir}")
+  return what
 
 
 def parse_flags(argv):
@@ -72,17 +85,23 @@ def _main(train_module: str, argv) -> None:
   train = importlib.import_module(train_module)
   timer.mark("imported")
   hparams = common_flags.hparams_from_flags()
+  # SIGTERM (kill, a scheduler's stop) ends the run as Ctrl-C does: with an
+  # exception, once a checkpoint being saved is complete.
+  signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     data_sets = input_data.read_data_sets(
         FLAGS.data_dir, one_hot=True, seed=hparams.seed,
         train_limit=hparams.train_limit)
     timer.mark("data")
     train.run_training(hparams, data_sets, save_path=FLAGS.save_path,
+                       checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
                        print_fn=timer.print_line)
   except (errors.UserError, errors.NonFiniteCostError) as e:
     fail(str(e), e.exit_status)
   except KeyboardInterrupt:
-    fail("interrupted", 130)
+    fail(_stopped("interrupted"), 130)
+  except errors.Terminated:
+    fail(_stopped("terminated"), errors.Terminated.exit_status)
   if os.environ.get(TIMINGS_ENV):
     timer.write(os.environ[TIMINGS_ENV])
 

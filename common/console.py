@@ -55,6 +55,10 @@ def import_tensorflow(verbose: bool = False):
   # Deprecation notices from tf.compat.v1 (e.g. dropout's keep_prob) go
   # through the Python logger; the legacy port uses those APIs on purpose.
   tf.get_logger().setLevel(logging.ERROR)
+  # Some of TensorFlow logs through absl instead, which absl's app.run shows
+  # from INFO up: e.g. a line at every checkpoint a tf.train.Checkpoint saves.
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.set_verbosity(absl_logging.WARNING)
   return tf
 
 

@@ -16,3 +16,12 @@ class NonFiniteCostError(Exception):
         "try a smaller --learning_rate")
     self.epoch = epoch
     self.step = step
+
+
+class Terminated(BaseException):
+  """SIGTERM, raised like KeyboardInterrupt (common/cli.py): exit status 143.
+
+  A BaseException, as KeyboardInterrupt is, so that no `except Exception`
+  on the way swallows it.
+  """
+  exit_status = 143

@@ -55,6 +55,14 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
   flags.DEFINE_string("save_path", None,
                       "Write the trained model here: legacy a TF1 checkpoint with this "
                       "prefix, modern a .keras file.", **fv)
+  flags.DEFINE_string("checkpoint_dir", None,
+                      "Save a checkpoint here at every epoch end (the last "
+                      "3 are kept); a run given a directory that holds one "
+                      "resumes from it (same flags; --training_epochs may grow).",
+                      **fv)
+  flags.DEFINE_string("logdir", None,
+                      "Write TensorBoard event files here: `cost` at every "
+                      "epoch, `accuracy` at the end.", **fv)
   flags.DEFINE_boolean("verbose", False,
                        "Show TensorFlow's start-up log lines.", **fv)
   _register_validators(flag_values)
@@ -105,6 +113,10 @@ def _register_validators(fv: flags.FlagValues) -> None:
           f"--{name} must be " + hp.describe_inits(allowed))
   check("save_path", lambda v: v is None or os.path.isdir(os.path.dirname(v) or "."),
         "--save_path must be in an existing directory")
+  for name in ("checkpoint_dir", "logdir"):
+    check(name, lambda v: v is None or (
+              v != "" and (os.path.isdir(v) or not os.path.exists(v))),
+          f"--{name} must name a directory (created if missing), not a file")
   flags.register_multi_flags_validator(
       ["batch_size", "train_limit"],
       lambda f: 1 <= f["batch_size"] <= (f["train_limit"] or hp.TRAIN_EXAMPLES),
@@ -123,3 +135,65 @@ def hparams_from_flags(flag_values: flags.FlagValues = FLAGS) -> hp.HParams:
       activation=f.activation, init=f.init, bias_init=f.bias_init,
       dropout_layers=f.dropout_layers, train_limit=f.train_limit,
       seed=f.seed)
+
+
+def define_evaluate_flags(command: str,
+                          flag_values: flags.FlagValues = FLAGS) -> None:
+  """Defines the flags of a command that reads a saved model.
+
+  command: "legacy.evaluate" (--checkpoint, --activation, --predict),
+  "modern.evaluate" (--model, --predict) or "modern.migrate_checkpoint"
+  (--checkpoint, --activation, --save_path). The two evaluations also take
+  --data_dir, all three --verbose.
+  """
+  commands = ("legacy.evaluate", "modern.evaluate", "modern.migrate_checkpoint")
+  if command not in commands:
+    raise ValueError(f"{command!r} is not one of {commands}")
+  fv = dict(flag_values=flag_values)
+
+  def check(name, predicate, message):
+    flags.register_validator(name, predicate, message=message, flag_values=flag_values)
+
+  if command == "modern.evaluate":
+    flags.DEFINE_string("model", None,
+                        "The .keras file to evaluate: a modern run's --save_path, "
+                        "or what modern.migrate_checkpoint wrote.", **fv)
+    flags.mark_flag_as_required("model", **fv)
+    check("model", lambda v: v is None or v.endswith(".keras"),
+          "--model must be a .keras file (Keras' model file format)")
+  else:
+    flags.DEFINE_string("checkpoint", None,
+                        "The legacy TF1 checkpoint: the prefix a legacy run's "
+                        "--save_path wrote, or a directory with a `checkpoint` "
+                        "state file (its latest checkpoint is read).", **fv)
+    flags.mark_flag_as_required("checkpoint", **fv)
+    # A TF1 checkpoint holds the variables only, not the activation between them.
+    flags.DEFINE_enum("activation", None, hp.ACTIVATIONS,
+                      "The hidden layers' activation in training. Default: "
+                      "what the run's hparams.json beside the checkpoint "
+                      "records (a --checkpoint_dir run's), else "
+                      f"{hp.HParams().activation} (the scripts').", **fv)
+  if command == "modern.migrate_checkpoint":
+    flags.DEFINE_string("save_path", None,
+                        "Write the Keras model here: a .keras file, replaced "
+                        "only once complete.", **fv)
+    flags.mark_flag_as_required("save_path", **fv)
+    check("save_path", lambda v: v is None or v.endswith(".keras"),
+          "--save_path must end in .keras (Keras' model file format)")
+    check("save_path",
+          lambda v: v is None or os.path.isdir(os.path.dirname(v) or "."),
+          "--save_path must be in an existing directory")
+  else:
+    flags.DEFINE_list("predict", None,
+                      "Test-set indices, comma-separated (e.g. 0,7,42): print "
+                      "the predicted digit and the label of each.", **fv)
+    check("predict",
+          lambda v: v is None or bool(v) and all(i.isascii() and i.isdigit() for i in v),
+          "--predict must be test-set indices separated by commas, e.g. 0,7,42")
+    flags.DEFINE_string("data_dir", None,
+                        "Directory with the MNIST files (else $MNIST_DATA_DIR, "
+                        "else MNIST_data/); missing files are downloaded there.", **fv)
+  flags.DEFINE_boolean("verbose", False, "Show TensorFlow's start-up log lines.", **fv)
+  # Make them the main script's own flags, so --helpshort lists them.
+  for flag in flag_values.get_flags_for_module(__name__):
+    flag_values.register_key_flag_for_module(sys.argv[0], flag)

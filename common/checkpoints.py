@@ -1,0 +1,260 @@
+"""What both ports share to save a run at every epoch end and resume it.
+
+--checkpoint_dir DIR holds:
+
+  hparams.json  the port, hyper-parameters and seed of the run, written when
+                it starts with no checkpoint there yet; once there is one, a
+                run with other flags is refused by name, before anything is
+                written.
+  checkpoint    TensorFlow's pointer to the latest complete checkpoint.
+  PREFIX-N.*    the checkpoint after epoch N (the last KEEP are kept): the
+                weights, the optimizer's slots and step counter, and the
+                string variable `training_state` (a TrainingState as JSON:
+                epochs completed, their costs, legacy's batch order). Modern
+                adds the Dropout layers' seed state.
+
+A save is atomic where it counts: the pointer. TensorFlow writes checkpoint
+N's data file under a temporary name and renames it into place, then its
+index; only once both are complete is the pointer moved to N, and TensorFlow
+writes the pointer to a temporary file and renames it into place. The
+pointer never names a checkpoint being written (a resumed run writes only
+checkpoints after the one it names), and old checkpoints are deleted only
+once the pointer has moved past them. So a process killed at any moment
+leaves the pointer on a complete checkpoint; SIGINT and SIGTERM wait until a
+save that has begun is complete (`uninterrupted`).
+
+The guarantee is against a dying process, not a failing disk: nothing is
+fsync'ed, as TensorFlow's own checkpoint writers do not.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import secrets
+import signal
+import tempfile
+import threading
+from typing import List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from common import hparams as hp
+from common.errors import UserError
+
+RECORD_NAME = "hparams.json"
+KEEP = 3  # checkpoints kept; older ones are deleted
+# Testing only: "kill_in_save:N" SIGKILLs the process in the middle of epoch
+# N's save, after its files are written and before the pointer names them.
+FAULT_ENV = "MNIST_PORT_FAULT"
+# A run may be extended with more epochs: the only flag that may change.
+_MAY_DIFFER = ("training_epochs",)
+
+
+@dataclasses.dataclass
+class TrainingState:
+  """What a checkpoint holds besides the model's and optimizer's variables."""
+  epoch: int = 0  # epochs completed
+  epoch_costs: List[float] = dataclasses.field(default_factory=list)
+  # legacy: DataSet.state() of the training set; modern needs none (each
+  # epoch's order is a function of the seed and the epoch).
+  data: Optional[dict] = None
+
+  def to_json(self) -> str:
+    data = self.data
+    if data is not None:
+      data = dict(data, order=np.asarray(data["order"]).tolist())
+    return json.dumps({"epoch": self.epoch,
+                       "epoch_costs": [float(c) for c in self.epoch_costs],
+                       "data": data})
+
+  @classmethod
+  def from_json(cls, text) -> "TrainingState":
+    """Raises ValueError if `text` is not a TrainingState."""
+    try:
+      fields = json.loads(text)
+      state = cls(int(fields["epoch"]), [float(c) for c in fields["epoch_costs"]],
+                  fields["data"])
+    except (TypeError, KeyError, AttributeError) as e:
+      raise ValueError(f"training_state is damaged ({e!r})") from None
+    if len(state.epoch_costs) != state.epoch:
+      raise ValueError("training_state is damaged (epochs and costs disagree)")
+    return state
+
+
+# ---------------------------------------------------------------- directories
+
+
+def writable_directory(directory: str, flag: str) -> None:
+  """Creates `directory` if needed and makes sure files can be created in it."""
+  try:
+    os.makedirs(directory, exist_ok=True)
+    # Only a real file proves it: root ignores the mode bits, a read-only
+    # mount does not.
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+      pass
+  except OSError as e:
+    raise UserError(f"{flag} {directory} is not a writable directory "
+                    f"({e.strerror}); use another directory") from None
+
+
+def _write_atomically(path: str, text: str) -> None:
+  directory, name = os.path.split(path)
+  tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+  try:
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.write(text)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+
+
+def _describe(hparams: hp.HParams) -> dict:
+  """The flags that must match for a run to resume, as JSON values."""
+  fields = dataclasses.asdict(hparams)
+  fields["hidden_units"] = list(fields["hidden_units"])
+  for name in _MAY_DIFFER:
+    del fields[name]
+  return fields
+
+
+def _show(value) -> str:
+  if value is None:
+    return "none"
+  if isinstance(value, list):
+    return ",".join(map(str, value))
+  return str(value)
+
+
+def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> int:
+  """Makes `checkpoint_dir` ready for `port`'s run of `hparams`; returns its seed.
+
+  A directory without a checkpoint gets (or gets again: nothing was saved
+  to resume) hparams.json. One with a checkpoint must hold a run of the
+  same port and flags (but --training_epochs: a run may be extended). The
+  seed is --seed, or drawn once for the directory, so that a run without
+  --seed resumes exactly too. Raises UserError, having written nothing, if
+  the directory cannot be written or holds something else.
+  """
+  writable_directory(checkpoint_dir, "--checkpoint_dir")
+  where = f"--checkpoint_dir {checkpoint_dir}"
+  record_path = os.path.join(checkpoint_dir, RECORD_NAME)
+  has_checkpoint = os.path.exists(os.path.join(checkpoint_dir, "checkpoint"))
+  if has_checkpoint and not os.path.exists(record_path):
+    raise UserError(f"{where} holds a checkpoint but no {RECORD_NAME}, so "
+                    "not one of this program's runs; use another directory")
+  if not has_checkpoint:
+    seed = hparams.seed if hparams.seed is not None else secrets.randbelow(2**31)
+    _write_atomically(record_path, json.dumps(
+        {"port": port, "hparams": _describe(hparams), "seed": seed}, indent=2))
+    return seed
+
+  try:
+    with open(record_path, encoding="utf-8") as f:
+      record = json.load(f)
+    recorded, seed = record["hparams"], int(record["seed"])
+    recorded_port = record["port"]
+  except OSError as e:
+    raise UserError(f"{where}: cannot read {RECORD_NAME} ({e.strerror}); "
+                    "use another directory") from None
+  except (ValueError, TypeError, KeyError) as e:
+    raise UserError(f"{where}: {RECORD_NAME} is damaged ({e.__class__.__name__}); "
+                    "use another directory") from None
+  if recorded_port != port:
+    raise UserError(f"{where} holds a run of the {recorded_port} port, not "
+                    f"{port}; use another directory")
+  current = _describe(hparams)
+  differences = [f"{name} {_show(recorded.get(name))}, not {_show(value)}"
+                 for name, value in current.items() if recorded.get(name) != value]
+  if differences:
+    raise UserError(f"{where} holds a run with {', and '.join(differences)}; "
+                    "use another directory or the same flags")
+  return seed
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def latest_checkpoint(checkpoint_dir: str) -> Optional[str]:
+  """The prefix TensorFlow's pointer names, None before the first save."""
+  if not os.path.exists(os.path.join(checkpoint_dir, "checkpoint")):
+    return None
+  try:
+    state = tf.train.get_checkpoint_state(checkpoint_dir)
+  except (ValueError, tf.errors.OpError):
+    state = None
+  if state is None:  # TF returns None (and logs) for a file it cannot parse
+    raise UserError(f"--checkpoint_dir {checkpoint_dir}: its file 'checkpoint' "
+                    "cannot be read or is damaged; use another directory")
+  return state.model_checkpoint_path
+
+
+def kept_checkpoints(checkpoint_dir: str) -> List[str]:
+  """The prefixes of the checkpoints the pointer file lists, oldest first."""
+  state = tf.train.get_checkpoint_state(checkpoint_dir)
+  return list(state.all_model_checkpoint_paths) if state else []
+
+
+# The lines of a TF error message that only say where it happened.
+_TF_CONTEXT = re.compile(r"^(Graph execution error:|Detected at node|Node:|\s+File |"
+                         r"\s*\[\[\{\{node )")
+
+
+def restore_failed(path: str, error: Exception) -> UserError:
+  """The one-line error for a checkpoint that does not restore."""
+  message = getattr(error, "message", None) or str(error)
+  lines = [line for line in message.splitlines()
+           if line.strip() and not _TF_CONTEXT.match(line)]
+  reason = (re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0]) if lines
+            else error.__class__.__name__)
+  if len(reason) > 200:
+    reason = reason[:200] + "..."
+  return UserError(f"the checkpoint {path} cannot be restored ({reason}); "
+                   "use another --checkpoint_dir")
+
+
+def check_epochs(checkpoint_dir: str, state: TrainingState,
+                 training_epochs: int) -> None:
+  if state.epoch > training_epochs:
+    raise UserError(f"--checkpoint_dir {checkpoint_dir} holds {state.epoch} "
+                    f"completed epochs, more than --training_epochs "
+                    f"{training_epochs}; use another directory or "
+                    f"--training_epochs {state.epoch} or more")
+
+
+@contextlib.contextmanager
+def uninterrupted():
+  """Holds SIGINT and SIGTERM back until the block is done, then delivers them.
+
+  A save that has begun completes; then Ctrl-C raises KeyboardInterrupt and
+  SIGTERM does what its handler does (common/cli.py: raise Terminated).
+  Handlers can only be changed in the main thread; elsewhere, no effect.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  received = []
+  held = (signal.SIGINT, signal.SIGTERM)
+  previous = {s: signal.signal(s, lambda signum, _: received.append(signum))
+              for s in held}
+  try:
+    yield
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+    for signum in dict.fromkeys(received):
+      signal.raise_signal(signum)
+
+
+def fault_point(epoch: int) -> None:
+  """Testing hook, called between writing epoch `epoch`'s files and the pointer.
+
+  With $MNIST_PORT_FAULT=kill_in_save:N the process SIGKILLs itself there
+  while saving epoch N: tests/test_checkpoint.py shows such a checkpoint is
+  never used. Unset, it does nothing.
+  """
+  if os.environ.get(FAULT_ENV) == f"kill_in_save:{epoch}":
+    os.kill(os.getpid(), signal.SIGKILL)
