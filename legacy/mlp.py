@@ -30,7 +30,7 @@ def initial_value(spec: hp.InitSpec, shape):
 
 
 def inference(images, hidden_units, activation="sigmoid", init="uniform:1.0",
-              bias_init="normal:1.0", keep_prob=None, dropout_layers="all"):
+              bias_init="zeros", keep_prob=None, dropout_layers="all"):
   """Builds the MLP up to the logits.
 
   Args:

@@ -42,7 +42,7 @@ def initializer(spec: hp.InitSpec) -> keras.initializers.Initializer:
 
 
 def inference(hidden_units, activation="sigmoid", init="uniform:1.0",
-              bias_init="normal:1.0", keep_prob=1.0, dropout_layers="all"):
+              bias_init="zeros", keep_prob=1.0, dropout_layers="all"):
   """The MLP as a Sequential model (MLP) from 784 pixels to 10 logits.
 
   Dropout(rate=1 - keep_prob) follows each hidden layer, the input image

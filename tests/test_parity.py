@@ -111,15 +111,17 @@ def assert_same_weights(legacy_weights, model, err_msg=""):
 # ---------------------------------------------------------------- weights
 
 
+@pytest.mark.parametrize("bias_init", [None, "normal:1.0", "uniform:1.0"])
 @pytest.mark.parametrize("script", ["hw04", "hw05"])
-def test_initial_weights_come_from_the_same_distributions(script):
+def test_initial_weights_come_from_the_same_distributions(script, bias_init):
   """The transplant tests overwrite Keras' own initial weights; this checks them.
 
   Per variable, a two-sample Kolmogorov-Smirnov test of legacy's initial
   values against Keras'. With the seed fixed the outcome is fixed too.
-  Keras with zero biases gave p = 7e-31 for hidden1/biases here.
+  Random biases too (the defaults' are zeros): Keras with zero biases where
+  legacy drew N(0, 1) gave p = 7e-31 for hidden1/biases here.
   """
-  hparams = script_hparams(script)
+  hparams = script_hparams(script, **({"bias_init": bias_init} if bias_init else {}))
   with LegacySession(hparams) as legacy:
     legacy_weights = legacy.weights()
   keras_weights = pu.keras_weights(modern_train.build_model(hparams))
