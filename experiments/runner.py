@@ -302,6 +302,44 @@ def run_sweep(runs: Iterable[Run], out_dir: str, data_dir: Optional[str] = None,
   return records
 
 
+def prepare_out_dir(out_dir: str) -> None:
+  """Creates --out if need be; raises UserError if it cannot be written."""
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+  except OSError as e:
+    raise errors.UserError(f"cannot create --out {out_dir}: {e.strerror}") from None
+  if not os.access(out_dir, os.W_OK):
+    raise errors.UserError(f"--out {out_dir} is not writable: choose another directory")
+
+
+@contextlib.contextmanager
+def one_line_errors(out_dir: str):
+  """A sweep command's failures as one line and an exit status: bad input 2,
+  Ctrl-C 130 (the finished runs stay recorded in out_dir)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
+  try:
+    yield
+  except errors.UserError as e:
+    cli.fail(str(e), e.exit_status)
+  except KeyboardInterrupt:
+    cli.fail(f"interrupted; the finished runs are kept in {out_dir}: run "
+             "the same command again to go on", 130)
+
+
+def verify_data(data_dir: Optional[str]) -> None:
+  """MNIST checked (or downloaded) here, once, rather than in every worker:
+  a missing file is one line, not a traceback from a worker."""
+  input_data.maybe_download(input_data.resolve_data_dir(data_dir))
+
+
+def is_seeds_text(text: str) -> bool:
+  try:
+    seeds_from_text(text)
+  except ValueError:
+    return False
+  return True
+
+
 def seeds_from_text(text: str) -> List[int]:
   """"1-10" -> [1..10]; "3,5,8" -> [3, 5, 8]; raises ValueError."""
   seeds = []

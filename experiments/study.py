@@ -31,9 +31,7 @@ from absl import flags
 from scipy import stats
 
 from common import cli
-from common import errors
 from common import hparams as hp
-from common import input_data
 from experiments import report
 from experiments import runner
 from experiments.runner import Config
@@ -479,6 +477,13 @@ def write_report(out_dir: str, seeds: Seeds, scale: runner.Scale,
   lines += ["## Runs", "",
             f"{len(records)} runs recorded, {seconds / 60:.0f} min of training "
             "in all (one thread each)."]
+  notes = {}
+  for record in records.values():
+    if record.get("note"):
+      notes.setdefault(record["note"], []).append(record)
+  for note, noted in notes.items():
+    lines += ["", f"{len(noted)} of them ({', '.join(sorted({r['port'] for r in noted}))}) "
+              f"carry a note in {runner.RUNS_FILE}: {note}."]
   path = os.path.join(out_dir, "README.md")
   report.write_text(path, lines)
   return path
@@ -513,16 +518,8 @@ def define_flags() -> None:
                        "Shrink every run to the first N training examples "
                        "(a dry run).", lower_bound=1, upper_bound=hp.TRAIN_EXAMPLES)
   for field in dataclasses.asdict(Seeds()):
-    flags.register_validator(f"{field}_seeds", _valid_seeds,
+    flags.register_validator(f"{field}_seeds", runner.is_seeds_text,
                              message=f"--{field}_seeds must be seeds like 1-10 or 1,4,7")
-
-
-def _valid_seeds(text):
-  try:
-    runner.seeds_from_text(text)
-  except ValueError:
-    return False
-  return True
 
 
 def main(argv) -> None:
@@ -531,24 +528,13 @@ def main(argv) -> None:
   seeds = Seeds(**{field: tuple(runner.seeds_from_text(FLAGS[f"{field}_seeds"].value))
                    for field in dataclasses.asdict(Seeds())})
   scale = runner.Scale(FLAGS.training_epochs, FLAGS.train_limit)
-  try:
-    os.makedirs(FLAGS.out, exist_ok=True)
-  except OSError as e:
-    cli.fail(f"cannot create --out {FLAGS.out}: {e.strerror}", 2)
-  if not os.access(FLAGS.out, os.W_OK):
-    cli.fail(f"--out {FLAGS.out} is not writable: choose another directory", 2)
-  try:
+  with runner.one_line_errors(FLAGS.out):
+    runner.prepare_out_dir(FLAGS.out)
     if FLAGS.report_only:
       records = runner.read_records(FLAGS.out)
     else:
-      # Here, once, rather than in every worker: a missing file is one line.
-      input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
+      runner.verify_data(FLAGS.data_dir)
       records = run_study(FLAGS.out, seeds, scale, FLAGS.data_dir, FLAGS.workers)
-  except errors.UserError as e:
-    cli.fail(str(e), e.exit_status)
-  except KeyboardInterrupt:
-    cli.fail(f"interrupted; the finished runs are kept in {FLAGS.out}: run "
-             "the same command again to go on", 130)
   print(f"report: {write_report(FLAGS.out, seeds, scale, records)}")
 
 

@@ -18,10 +18,8 @@ from absl import app
 from absl import flags
 
 from common import cli
-from common import errors
 from common import flags as common_flags
 from common import hparams as hp
-from common import input_data
 from experiments import report
 from experiments import runner
 
@@ -40,15 +38,7 @@ flags.register_validator("ports", lambda ports: bool(ports) and set(ports) <= se
                          message="--ports must be legacy, modern or legacy,modern")
 
 
-def _valid_seeds(text):
-  try:
-    runner.seeds_from_text(text)
-  except ValueError:
-    return False
-  return True
-
-
-flags.register_validator("seeds", _valid_seeds,
+flags.register_validator("seeds", runner.is_seeds_text,
                          message="--seeds must be seeds like 1-10 or 1,4,7")
 
 
@@ -94,21 +84,11 @@ def write_report(out_dir, config, ports, seeds, records) -> str:
 def main(argv) -> None:
   config = config_from_args(FLAGS.script, argv[1:])
   seeds = runner.seeds_from_text(FLAGS.seeds)
-  try:
-    os.makedirs(FLAGS.out, exist_ok=True)
-  except OSError as e:
-    cli.fail(f"cannot create --out {FLAGS.out}: {e.strerror}", 2)
-  if not os.access(FLAGS.out, os.W_OK):
-    cli.fail(f"--out {FLAGS.out} is not writable: choose another directory", 2)
-  try:
-    input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
+  with runner.one_line_errors(FLAGS.out):
+    runner.prepare_out_dir(FLAGS.out)
+    runner.verify_data(FLAGS.data_dir)
     records = runner.run_sweep(config.runs(FLAGS.ports, seeds), FLAGS.out,
                                FLAGS.data_dir, FLAGS.workers)
-  except errors.UserError as e:
-    cli.fail(str(e), e.exit_status)
-  except KeyboardInterrupt:
-    cli.fail(f"interrupted; the finished runs are kept in {FLAGS.out}: run "
-             "the same command again to go on", 130)
   print(f"report: {write_report(FLAGS.out, config, FLAGS.ports, seeds, records)}")
 
 
