@@ -28,13 +28,12 @@ def accuracy_cell(record: Optional[dict]) -> str:
 
 
 def summary(records: Sequence[Optional[dict]]) -> Dict[str, str]:
-  """Mean accuracy, how many reached 90%, mean of those, as table cells."""
+  """Mean accuracy and how many reached 90%, as table cells."""
   done = [r for r in records if r is not None]
   accuracies = [r["accuracy"] for r in done if r["accuracy"] is not None]
   good = [a for a in accuracies if a >= hp.COLLAPSE_THRESHOLD]
   return {"mean": f"{statistics.mean(accuracies):.4f}" if accuracies else "-",
-          "good": f"{len(good)} of {len(done)}",
-          "good_mean": f"{statistics.mean(good):.4f}" if good else "-"}
+          "good": f"{len(good)} of {len(done)}"}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:

@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -264,7 +264,6 @@ def _duration(seconds: float) -> str:
 
 def run_sweep(runs: Iterable[Run], out_dir: str, data_dir: Optional[str] = None,
               workers: Optional[int] = None,
-              describe: Callable[[Run], str] = describe_run,
               print_fn=functools.partial(print, flush=True)) -> Dict[str, dict]:
   """Trains every run not yet recorded in out_dir/runs.jsonl; {key: record}.
 
@@ -297,7 +296,7 @@ def run_sweep(runs: Iterable[Run], out_dir: str, data_dir: Optional[str] = None,
       left = elapsed / done * (len(todo) - done)
       result = (f"{record['accuracy']:.4f}" if record["accuracy"] is not None
                 else "diverged")
-      print_fn(f"[{done}/{len(todo)}] {describe(run)}: {result} "
+      print_fn(f"[{done}/{len(todo)}] {describe_run(run)}: {result} "
                f"({record['seconds']:.0f} s); about {_duration(left)} left")
   return records
 

@@ -454,7 +454,7 @@ def write_report(out_dir: str, seeds: Seeds, scale: runner.Scale,
                                *((c, seeds.conclusion) for c in CONCLUSION)):
     found = config.records(CONCLUSION_PORT, config_seeds, records, scale)
     done = [r for r in found if r]
-    s = report.summary(done) if done else {"mean": "-", "good": "-", "good_mean": "-"}
+    s = report.summary(done) if done else {"mean": "-", "good": "-"}
     spread = (f"{min(_accuracies(done)):.4f}-{max(_accuracies(done)):.4f}"
               if done else "-")
     final_costs = [r["epoch_costs"][-1] for r in done if r["epoch_costs"]]

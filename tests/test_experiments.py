@@ -122,19 +122,39 @@ def test_the_same_sweep_again_trains_nothing(tiny_sweep):
     assert f.read() == before
 
 
+def _default_sigint():
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_sweep_until_first_record(out, seeds, workers, epochs, **popen_args):
+  """A legacy sweep of tiny runs in its own process group (so that a signal
+  to the group reaches its workers too), once its first run is recorded."""
+  runs_file = os.path.join(out, runner.RUNS_FILE)
+  command = [sys.executable, "-m", "experiments.sweep", f"--seeds={seeds}",
+             "--ports=legacy", f"--out={out}", f"--workers={workers}", "--",
+             f"--training_epochs={epochs}", "--train_limit=300"]
+  process = subprocess.Popen(command, cwd=REPO_ROOT, start_new_session=True,
+                             # Ctrl-C as on a terminal, also when the tests
+                             # run where SIGINT is ignored (a background job).
+                             preexec_fn=_default_sigint, **popen_args)
+  deadline = time.monotonic() + 180
+  while not (os.path.exists(runs_file) and _lines(runs_file)):
+    assert process.poll() is None and time.monotonic() < deadline
+    time.sleep(0.1)
+  return process
+
+
+def _lines(path):
+  with open(path) as f:
+    return f.read().count("\n")
+
+
 def test_an_interrupted_sweep_goes_on_where_it_stopped(tmp_path, data_dir):
   out = str(tmp_path)
   runs_file = os.path.join(out, runner.RUNS_FILE)
-  command = [sys.executable, "-m", "experiments.sweep", "--seeds=1-3",
-             "--ports=legacy", f"--out={out}", "--workers=1", "--",
-             "--training_epochs=2", "--train_limit=300"]
-  # Its own process group, so that the kill reaches the worker too.
-  process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
-  deadline = time.monotonic() + 180
-  while not (os.path.exists(runs_file) and open(runs_file).read().count("\n")):
-    assert process.poll() is None and time.monotonic() < deadline
-    time.sleep(0.1)
+  process = start_sweep_until_first_record(out, seeds="1-3", workers=1,
+                                           epochs=2, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL)
   os.killpg(process.pid, signal.SIGKILL)
   process.wait()
   with open(runs_file) as f:
@@ -158,10 +178,6 @@ def test_an_interrupted_sweep_goes_on_where_it_stopped(tmp_path, data_dir):
   assert sorted(r["hparams"]["seed"] for r in records.values()) == [1, 2, 3]
 
 
-def _default_sigint():
-  signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _group_alive(pgid):
   try:
     os.killpg(pgid, 0)
@@ -172,20 +188,9 @@ def _group_alive(pgid):
 
 def test_ctrl_c_stops_the_sweep_with_one_line(tmp_path, data_dir):
   out = str(tmp_path)
-  runs_file = os.path.join(out, runner.RUNS_FILE)
-  command = [sys.executable, "-m", "experiments.sweep", "--seeds=1-4",
-             "--ports=legacy", f"--out={out}", "--workers=2", "--",
-             "--training_epochs=3", "--train_limit=300"]
-  process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True,
-                             start_new_session=True,
-                             # Ctrl-C as on a terminal, also when this test
-                             # runs where SIGINT is ignored (a background job).
-                             preexec_fn=_default_sigint)
-  deadline = time.monotonic() + 180
-  while not (os.path.exists(runs_file) and open(runs_file).read().count("\n")):
-    assert process.poll() is None and time.monotonic() < deadline
-    time.sleep(0.1)
+  process = start_sweep_until_first_record(out, seeds="1-4", workers=2,
+                                           epochs=3, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True)
   os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
   _, stderr = process.communicate(timeout=60)
   assert process.returncode == 130
