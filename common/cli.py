@@ -90,8 +90,8 @@ def _main(train_module: str, argv) -> None:
   signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     data_sets = input_data.read_data_sets(
-        FLAGS.data_dir, one_hot=True, seed=hparams.seed,
-        train_limit=hparams.train_limit)
+        FLAGS.data_dir, one_hot=True, dtype=train.IMAGE_DTYPE,
+        seed=hparams.seed, train_limit=hparams.train_limit)
     timer.mark("data")
     train.run_training(hparams, data_sets, save_path=FLAGS.save_path,
                        checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,

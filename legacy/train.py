@@ -25,6 +25,11 @@ from legacy import mlp
 v1 = tf.compat.v1
 
 
+# The images legacy asks read_data_sets for (common/cli.py): float32 in
+# [0, 1], fed as they are, as TF1's tutorial fed them.
+IMAGE_DTYPE = np.float32
+
+
 @dataclasses.dataclass
 class TrainingResult:
   epoch_costs: List[float]
