@@ -80,6 +80,7 @@ def _main(train_module: str, argv) -> None:
     fail(f"unexpected arguments {' '.join(argv[1:])!r}; flags look like "
          "--seed=3 (see --helpshort)", 2)
   timer = _PhaseTimer()
+  os.environ.update(console.thread_environment(FLAGS.threads))
   console.import_tensorflow(verbose=FLAGS.verbose)
   # Imported only now, so that TensorFlow's start-up noise was silenced.
   train = importlib.import_module(train_module)

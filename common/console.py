@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+from typing import Dict
 
 VERBOSE_ENV = "MNIST_PORT_VERBOSE"
 
@@ -34,6 +35,18 @@ def _stderr_silenced():
     os.dup2(saved, 2)
     os.close(saved)
     os.close(devnull)
+
+
+def thread_environment(threads: int) -> Dict[str, str]:
+  """The variable that sizes TensorFlow's intra-op pool (the threads one op,
+  a matmul say, is split over); {} for 0, TensorFlow's own choice.
+
+  TensorFlow reads it once, when it starts (process_util.cc): v1 Sessions
+  without a ConfigProto and tf.function alike. The inter-op pool, which
+  runs independent ops and tf.data side by side, keeps TensorFlow's size:
+  that changes no number, only what overlaps.
+  """
+  return {"TF_NUM_INTRAOP_THREADS": str(threads)} if threads else {}
 
 
 def import_tensorflow(verbose: bool = False):

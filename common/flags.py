@@ -63,6 +63,12 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
   flags.DEFINE_string("logdir", None,
                       "Write TensorBoard event files here: `cost` at every "
                       "epoch, `accuracy` at the end.", **fv)
+  flags.DEFINE_integer("threads", 1,
+                       "Threads one TensorFlow op may use; 0 lets TensorFlow "
+                       "choose (one per core). Batches of 100 are too small "
+                       "for more to pay, and a run's numbers depend on how "
+                       "sums are split among threads: with 1, a seed gives "
+                       "the same run on any machine.", **fv)
   flags.DEFINE_boolean("verbose", False,
                        "Show TensorFlow's start-up log lines.", **fv)
   _register_validators(flag_values)
@@ -101,6 +107,8 @@ def _register_validators(fv: flags.FlagValues) -> None:
   for beta in ("beta1", "beta2"):
     check(beta, lambda v: _finite(v) and 0 <= v < 1,
           f"--{beta} must be in [0, 1)")
+  check("threads", lambda v: v >= 0,
+        "--threads must be 0 (TensorFlow's choice) or a positive number")
   check("training_epochs", lambda v: v >= 1,
         "--training_epochs must be at least 1")
   check("train_limit", lambda v: v is None or 1 <= v <= hp.TRAIN_EXAMPLES,

@@ -131,3 +131,10 @@ def test_bad_flags_give_one_line_and_status_2(cli, module, args, names):
   assert lines[0].startswith("error: ")
   for name in names:
     assert name in lines[0]
+
+
+def test_thread_environment_sizes_only_the_intra_op_pool():
+  # The inter-op pool (independent ops, tf.data) keeps TensorFlow's size.
+  assert console.thread_environment(1) == {"TF_NUM_INTRAOP_THREADS": "1"}
+  assert console.thread_environment(4) == {"TF_NUM_INTRAOP_THREADS": "4"}
+  assert console.thread_environment(0) == {}  # TensorFlow's own choice

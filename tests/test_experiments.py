@@ -15,6 +15,7 @@ import time
 from matplotlib import image as mpimg
 import pytest
 
+from common import console
 from common import hparams as hp
 from conftest import REPO_ROOT, run_module
 from experiments import runner
@@ -79,6 +80,23 @@ def test_sweep_records_every_run_as_a_json_line(tiny_sweep):
     assert record["collapsed"] == (record["accuracy"] < hp.COLLAPSE_THRESHOLD)
     assert record["seconds"] > 0 and record["threads"] == 1
     assert record["key"] == runner.run_from_record(record).key
+
+
+@pytest.mark.parametrize("port", runner.PORTS)
+def test_the_command_prints_the_sweeps_record_of_the_same_run(tiny_sweep, port):
+  """A sweep's worker trains on one TensorFlow thread; the commands do too
+  (--threads=1 by default), so `make <port>-hw05 ARGS=--seed=N` prints what
+  the report recorded for seed N. On TensorFlow's own thread count the
+  costs differ from the 7th digit on."""
+  out, _ = tiny_sweep
+  record = next(r for r in jsonl(out)
+                if r["port"] == port and r["hparams"]["seed"] == 1)
+  proc = run_module(f"{port}.hw05", "--seed=1", *TINY)
+  assert proc.returncode == 0, proc.stderr
+  printed = [line for line in proc.stdout.splitlines()
+             if line.startswith(("Epoch: ", "Accuracy: "))]
+  assert printed == [console.epoch_line(1, record["epoch_costs"][0]),
+                     console.accuracy_line(record["accuracy"])]
 
 
 def test_sweep_shows_progress_and_time_left(tiny_sweep):

@@ -20,6 +20,8 @@ ENTRY_POINTS = ["legacy.hw04", "legacy.hw05", "modern.hw04", "modern.hw05"]
 
 # (arguments, text the one error line must contain)
 BAD_ARGUMENTS = [
+    (["--threads=-1"], "--threads"),
+    (["--threads=two"], "--threads"),
     (["--keep_prob=0"], "--keep_prob"),
     (["--keep_prob=1.5"], "--keep_prob"),
     (["--keep_prob=-0.3"], "--keep_prob"),
