@@ -14,7 +14,11 @@ when $MNIST_PORT_TIMINGS names a file). Legacy and modern runs alternate and
 their ratio is taken pair by pair, since the machine's speed drifts. Prints
 one table and writes it as JSON (--out), so numbers compare between commits.
 
-  python -m benchmarks.bench [--runs 3] [--out bench.json]
+With --jax_python (a Python that has jax), the peer issue 8 sets the pace
+with, benchmarks/jax_peer.py, runs in turn with the ports and is timed the
+same way; modern's time over the peer's is taken pair by pair too.
+
+  python -m benchmarks.bench [--runs 3] [--out bench.json] [--jax_python P]
 """
 
 import argparse
@@ -29,6 +33,7 @@ import time
 from common import hparams as hp
 
 PORTS = ("legacy", "modern")
+PEER = "jax"
 SCRIPTS = ("hw04", "hw05")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,16 +76,23 @@ def matmul_gflops(seconds: float = 5.0) -> float:
   return statistics.median(rates)
 
 
-def run_target(port: str, script: str, seed: int) -> dict:
-  """One `make <port>-<script>` run: wall time, peak RSS and phase times."""
+def command(port: str, script: str, seed: int, jax_python: str = None):
+  if port == PEER:
+    return [jax_python, os.path.join("benchmarks", "jax_peer.py"), script,
+            f"--seed={seed}"]
+  return ["make", "-s", f"{port}-{script}", f"ARGS=--seed={seed}"]
+
+
+def run_target(port: str, script: str, seed: int, jax_python: str = None) -> dict:
+  """One `make <port>-<script>` run (or the peer's): wall time, peak RSS and
+  phase times."""
   # Output goes to files, not pipes: nobody reads a pipe while wait4 waits.
   with tempfile.NamedTemporaryFile(suffix=".json") as timings, \
        tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
     env = dict(os.environ, MNIST_PORT_TIMINGS=timings.name)
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        ["make", "-s", f"{port}-{script}", f"ARGS=--seed={seed}"],
-        cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
+    proc = subprocess.Popen(command(port, script, seed, jax_python),
+                            cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
     # wait4's peak RSS covers make and the Python process it waited for.
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -88,7 +100,7 @@ def run_target(port: str, script: str, seed: int) -> dict:
     err.seek(0)
     stdout, stderr = out.read(), err.read()
     if os.waitstatus_to_exitcode(status) != 0:
-      raise SystemExit(f"make {port}-{script} failed: {stderr.strip()[-400:]}")
+      raise SystemExit(f"{port}-{script} failed: {stderr.strip()[-400:]}")
     phases = json.load(open(timings.name))
   accuracy = float(stdout.strip().splitlines()[-1].split()[-1])
   return dict(phases, process_s=wall, peak_rss_mb=usage.ru_maxrss / 1024,
@@ -105,8 +117,11 @@ def main(argv=None) -> None:
   parser.add_argument("--runs", type=int, default=3, help="runs per target")
   parser.add_argument("--out", default="bench.json", help="JSON results")
   parser.add_argument("--scripts", default=",".join(SCRIPTS))
+  parser.add_argument("--jax_python", help="a Python with jax: also time "
+                      "benchmarks/jax_peer.py")
   args = parser.parse_args(argv)
   scripts = args.scripts.split(",")
+  ports = PORTS + ((PEER,) if args.jax_python else ())
 
   gflops = matmul_gflops()
   epochs = hp.HParams.training_epochs
@@ -115,11 +130,11 @@ def main(argv=None) -> None:
   print(f"matmul throughput {gflops:.0f} GFLOP/s; {flops_per_example() / 1e6:.2f} "
         f"MFLOP per example; 15-epoch floor {floor_s:.1f} s", file=sys.stderr)
 
-  runs = {(p, s): [] for p in PORTS for s in scripts}
+  runs = {(p, s): [] for p in ports for s in scripts}
   for r in range(1, args.runs + 1):
     for script in scripts:
-      for port in PORTS:  # alternate, so each pair shares the machine's mood
-        run = run_target(port, script, seed=r)
+      for port in ports:  # alternate, so each pair shares the machine's mood
+        run = run_target(port, script, seed=r, jax_python=args.jax_python)
         runs[port, script].append(run)
         print(f"run {r}/{args.runs} {port}-{script}: train {run['train_s']:.1f} s, "
               f"process {run['process_s']:.1f} s, {run['peak_rss_mb']:.0f} MiB",
@@ -141,23 +156,26 @@ def main(argv=None) -> None:
         "accuracies": [r["accuracy"] for r in rs],
     }
     if port == "modern":
-      ratios = [m["train_s"] / l["train_s"]
-                for m, l in zip(rs, runs["legacy", script])]
-      entry["modern_over_legacy"] = summarize(ratios)
+      for other in ("legacy", PEER):
+        if (other, script) in runs:
+          entry[f"modern_over_{other}"] = summarize(
+              [m["train_s"] / o["train_s"] for m, o in zip(rs, runs[other, script])])
     results["targets"][f"{port}-{script}"] = entry
     rows.append((f"{port}-{script}", entry))
 
   print(f"\nmatmul {gflops:.0f} GFLOP/s, floor {floor_s:.1f} s for 15 epochs "
         f"({flops_per_example() * hp.TRAIN_EXAMPLES / 1e9:.1f} GFLOP an epoch)")
   print(f"{'target':<13} {'train s (min-max)':>20} {'steps/s':>8} {'x floor':>8}"
-        f" {'process s':>10} {'peak MiB':>8} {'modern/legacy':>14}")
+        f" {'process s':>10} {'peak MiB':>8} {'modern/legacy':>14}"
+        f" {'modern/jax':>11}")
   for name, e in rows:
     t = e["train_s"]
-    ratio = e.get("modern_over_legacy")
+    ratios = [f"{e[key]['median']:.2f}" if key in e else ""
+              for key in ("modern_over_legacy", f"modern_over_{PEER}")]
     print(f"{name:<13} {t['median']:>6.1f} ({t['min']:.1f}-{t['max']:.1f})"
           f"{'':>4} {e['steps_per_s']:>8.0f} {e['floor_multiple']:>8.2f}"
           f" {e['process_s']['median']:>10.1f} {e['peak_rss_mb']:>8.0f}"
-          f" {ratio['median'] if ratio else float('nan'):>14.2f}")
+          f" {ratios[0]:>14} {ratios[1]:>11}")
   with open(args.out, "w") as f:
     json.dump(results, f, indent=2)
   print(f"written to {args.out}")

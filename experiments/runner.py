@@ -36,9 +36,10 @@ from common import input_data
 RUNS_FILE = "runs.jsonl"
 PORTS = ("legacy", "modern")
 
-# TensorFlow reads these once, at start-up (process_util.cc); v1 Sessions
-# without a ConfigProto and Keras both use the thread pools they size.
-SINGLE_THREAD_ENV = {"TF_NUM_INTRAOP_THREADS": "1",
+# One intra-op thread, as the commands' default --threads=1 (so a record is
+# what `make <port>-<script> ARGS=--seed=N` prints); one inter-op thread
+# too, since the workers already keep every core busy.
+SINGLE_THREAD_ENV = {**console.thread_environment(1),
                      "TF_NUM_INTEROP_THREADS": "1",
                      "OMP_NUM_THREADS": "1"}
 
