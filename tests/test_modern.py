@@ -476,10 +476,15 @@ def test_epoch_cost_is_the_mean_over_the_epochs_batches(mnist):
     assert line == f"Epoch: {epoch:04d} cost = {cost:.9f}"
 
 
-def test_uint8_images_scale_to_the_float32_data_sets_bit_for_bit(data_dir, mnist):
+@pytest.fixture(scope="module")
+def pixels(data_dir):
+  """MNIST as the make targets read it for modern: uint8 images."""
+  return input_data.read_data_sets(data_dir, one_hot=True, dtype=train.IMAGE_DTYPE)
+
+
+def test_uint8_images_scale_to_the_float32_data_sets_bit_for_bit(pixels, mnist):
   """modern reads uint8 images and scales them in the pipeline (to_float): the
   very float32 numbers legacy is fed, not merely close ones."""
-  pixels = input_data.read_data_sets(data_dir, one_hot=True, dtype=np.uint8)
   assert pixels.train.images.dtype == np.uint8
   for split in ("train", "test"):
     scaled = train.to_float(getattr(pixels, split).images).numpy()
@@ -489,11 +494,10 @@ def test_uint8_images_scale_to_the_float32_data_sets_bit_for_bit(data_dir, mnist
   assert train.to_float(floats) is floats  # float32 ones pass as they are
 
 
-def test_uint8_and_float32_data_sets_train_the_same_run(data_dir, mnist):
+def test_uint8_and_float32_data_sets_train_the_same_run(pixels, mnist):
   """The make targets train modern on uint8 images (cli asks for
   train.IMAGE_DTYPE); the parity suite and the sweeps hand it float32 ones.
   Both must be the same run: same lines, same weights to the last bit."""
-  pixels = input_data.read_data_sets(data_dir, one_hot=True, dtype=np.uint8)
   hparams = dataclasses.replace(hp.SCRIPTS["hw05"], training_epochs=2, seed=5)
   runs = [run_captured(hparams, small_data_sets(data_sets, train_size=400))
           for data_sets in (mnist, pixels)]
