@@ -83,6 +83,14 @@ def command(port: str, script: str, seed: int, jax_python: str = None):
   return ["make", "-s", f"{port}-{script}", f"ARGS=--seed={seed}"]
 
 
+def has_jax(python: str) -> bool:
+  try:
+    return subprocess.run([python, "-c", "import jax"], capture_output=True,
+                          check=False).returncode == 0
+  except OSError:  # no such file, not executable
+    return False
+
+
 def run_target(port: str, script: str, seed: int, jax_python: str = None) -> dict:
   """One `make <port>-<script>` run (or the peer's): wall time, peak RSS and
   phase times."""
@@ -122,6 +130,9 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   scripts = args.scripts.split(",")
   ports = PORTS + ((PEER,) if args.jax_python else ())
+  if args.jax_python and not has_jax(args.jax_python):
+    raise SystemExit(f"error: --jax_python {args.jax_python} cannot import "
+                     "jax: give a Python that has it (see README, Speed and memory)")
 
   gflops = matmul_gflops()
   epochs = hp.HParams.training_epochs
