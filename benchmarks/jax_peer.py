@@ -28,6 +28,7 @@ import jax.numpy as jnp  # noqa: E402  pylint: disable=g-import-not-at-top
 import numpy as np  # noqa: E402  pylint: disable=g-import-not-at-top
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import console  # noqa: E402  pylint: disable=g-import-not-at-top
 from common import hparams as hp  # noqa: E402  pylint: disable=g-import-not-at-top
 from common import input_data  # noqa: E402  pylint: disable=g-import-not-at-top
 
@@ -117,11 +118,11 @@ def main(argv=None):
     order = order.reshape(steps, hparams.batch_size)
     params, opt_state, key, avg_cost = epoch_fn(params, opt_state, key,
                                                 images, labels, order)
-    print("Epoch: %04d cost = %.9f" % (epoch, float(avg_cost)), flush=True)
+    print(console.epoch_line(epoch, float(avg_cost)), flush=True)
   trained = time.perf_counter()
   logits = np.asarray(forward(params, jnp.asarray(test.images), key, 1.0))
   accuracy = np.mean(np.argmax(logits, 1) == np.argmax(test.labels, 1))
-  print("Accuracy:", np.float32(accuracy), flush=True)
+  print(console.accuracy_line(accuracy), flush=True)
   if os.environ.get("MNIST_PORT_TIMINGS"):
     with open(os.environ["MNIST_PORT_TIMINGS"], "w") as f:
       json.dump({"import_s": imported - T0, "data_s": loaded - imported,
