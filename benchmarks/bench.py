@@ -14,9 +14,10 @@ when $MNIST_PORT_TIMINGS names a file). Legacy and modern runs alternate and
 their ratio is taken pair by pair, since the machine's speed drifts. Prints
 one table and writes it as JSON (--out), so numbers compare between commits.
 
-With --jax_python (a Python that has jax), the peer issue 8 sets the pace
-with, benchmarks/jax_peer.py, runs in turn with the ports and is timed the
-same way; modern's time over the peer's is taken pair by pair too.
+With --jax_python (a Python that has jax), a peer to set the pace,
+benchmarks/jax_peer.py (the same MLP written in JAX), runs in turn with the
+ports and is timed the same way; modern's time over the peer's is taken pair
+by pair too.
 
   python -m benchmarks.bench [--runs 3] [--out bench.json] [--jax_python P]
 """
@@ -121,65 +122,102 @@ def summarize(values):
 
 
 def main(argv=None) -> None:
+  """Parse, check the JAX Python, measure the floor, run, summarise, write."""
+  args = _parse_args(argv)
+  scripts = args.scripts.split(",")
+  ports = PORTS + ((PEER,) if args.jax_python else ())
+  _check_jax_python(args.jax_python)
+  gflops, floor_s, steps = _measure_floor()
+  runs = _run_all(ports, scripts, args.runs, args.jax_python)
+  results = {"matmul_gflops": gflops, "floor_s": floor_s,
+             "flops_per_example": flops_per_example(),
+             "targets": _summarise_runs(runs, steps, floor_s)}
+  _print_table(gflops, floor_s, results["targets"])
+  _write_json(args.out, results)
+
+
+def _parse_args(argv):
+  """The command line: runs per target, the JSON file, scripts, a JAX Python."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--runs", type=int, default=3, help="runs per target")
   parser.add_argument("--out", default="bench.json", help="JSON results")
   parser.add_argument("--scripts", default=",".join(SCRIPTS))
   parser.add_argument("--jax_python", help="a Python with jax: also time "
                       "benchmarks/jax_peer.py")
-  args = parser.parse_args(argv)
-  scripts = args.scripts.split(",")
-  ports = PORTS + ((PEER,) if args.jax_python else ())
-  if args.jax_python and not has_jax(args.jax_python):
-    raise SystemExit(f"error: --jax_python {args.jax_python} cannot import "
+  return parser.parse_args(argv)
+
+
+def _check_jax_python(jax_python) -> None:
+  """Stops with one line, before anything runs, if --jax_python lacks jax."""
+  if jax_python and not has_jax(jax_python):
+    raise SystemExit(f"error: --jax_python {jax_python} cannot import "
                      "jax: give a Python that has it (see README, Speed and memory)")
 
+
+def _measure_floor():
+  """The matmul throughput, the 15-epoch FLOP floor (printed to stderr) and
+  the training steps in 15 epochs."""
   gflops = matmul_gflops()
   epochs = hp.HParams.training_epochs
   steps = epochs * (hp.TRAIN_EXAMPLES // hp.HParams.batch_size)
   floor_s = flops_per_example() * hp.TRAIN_EXAMPLES * epochs / (gflops * 1e9)
   print(f"matmul throughput {gflops:.0f} GFLOP/s; {flops_per_example() / 1e6:.2f} "
         f"MFLOP per example; 15-epoch floor {floor_s:.1f} s", file=sys.stderr)
+  return gflops, floor_s, steps
 
+
+def _run_all(ports, scripts, count: int, jax_python) -> dict:
+  """Every target `count` times, ports alternating; {(port, script): [run]}."""
   runs = {(p, s): [] for p in ports for s in scripts}
-  for r in range(1, args.runs + 1):
+  for r in range(1, count + 1):
     for script in scripts:
       for port in ports:  # alternate, so each pair shares the machine's mood
-        run = run_target(port, script, seed=r, jax_python=args.jax_python)
+        run = run_target(port, script, seed=r, jax_python=jax_python)
         runs[port, script].append(run)
-        print(f"run {r}/{args.runs} {port}-{script}: train {run['train_s']:.1f} s, "
+        print(f"run {r}/{count} {port}-{script}: train {run['train_s']:.1f} s, "
               f"process {run['process_s']:.1f} s, {run['peak_rss_mb']:.0f} MiB",
               file=sys.stderr)
+  return runs
 
-  results = {"matmul_gflops": gflops, "floor_s": floor_s,
-             "flops_per_example": flops_per_example(), "targets": {}}
-  rows = []
-  for (port, script), rs in runs.items():
-    train_s = summarize([r["train_s"] for r in rs])
-    entry = {
-        "train_s": train_s,
-        "steps_per_s": steps / train_s["median"],
-        "floor_multiple": train_s["median"] / floor_s,
-        "process_s": summarize([r["process_s"] for r in rs]),
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
-        "phases_median": {k: statistics.median(r[k] for r in rs)
-                          for k in ("import_s", "data_s", "evaluate_s")},
-        "accuracies": [r["accuracy"] for r in rs],
-    }
-    if port == "modern":
-      for other in ("legacy", PEER):
-        if (other, script) in runs:
-          entry[f"modern_over_{other}"] = summarize(
-              [m["train_s"] / o["train_s"] for m, o in zip(rs, runs[other, script])])
-    results["targets"][f"{port}-{script}"] = entry
-    rows.append((f"{port}-{script}", entry))
 
+def _summarise_runs(runs: dict, steps: int, floor_s: float) -> dict:
+  """Each target's entry for the JSON, {"<port>-<script>": entry}, in run order."""
+  return {f"{port}-{script}": _target_entry(runs, port, script, steps, floor_s)
+          for port, script in runs}
+
+
+def _target_entry(runs: dict, port: str, script: str, steps: int,
+                  floor_s: float) -> dict:
+  """One target's times, memory and accuracies; for modern, also its time
+  over legacy's (and the peer's), pair by pair."""
+  rs = runs[port, script]
+  train_s = summarize([r["train_s"] for r in rs])
+  entry = {
+      "train_s": train_s,
+      "steps_per_s": steps / train_s["median"],
+      "floor_multiple": train_s["median"] / floor_s,
+      "process_s": summarize([r["process_s"] for r in rs]),
+      "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+      "phases_median": {k: statistics.median(r[k] for r in rs)
+                        for k in ("import_s", "data_s", "evaluate_s")},
+      "accuracies": [r["accuracy"] for r in rs],
+  }
+  if port == "modern":
+    for other in ("legacy", PEER):
+      if (other, script) in runs:
+        entry[f"modern_over_{other}"] = summarize(
+            [m["train_s"] / o["train_s"] for m, o in zip(rs, runs[other, script])])
+  return entry
+
+
+def _print_table(gflops: float, floor_s: float, targets: dict) -> None:
+  """The floor, then one line per target, to stdout."""
   print(f"\nmatmul {gflops:.0f} GFLOP/s, floor {floor_s:.1f} s for 15 epochs "
         f"({flops_per_example() * hp.TRAIN_EXAMPLES / 1e9:.1f} GFLOP an epoch)")
   print(f"{'target':<13} {'train s (min-max)':>20} {'steps/s':>8} {'x floor':>8}"
         f" {'process s':>10} {'peak MiB':>8} {'modern/legacy':>14}"
         f" {'modern/jax':>11}")
-  for name, e in rows:
+  for name, e in targets.items():
     t = e["train_s"]
     ratios = [f"{e[key]['median']:.2f}" if key in e else ""
               for key in ("modern_over_legacy", f"modern_over_{PEER}")]
@@ -187,9 +225,13 @@ def main(argv=None) -> None:
           f"{'':>4} {e['steps_per_s']:>8.0f} {e['floor_multiple']:>8.2f}"
           f" {e['process_s']['median']:>10.1f} {e['peak_rss_mb']:>8.0f}"
           f" {ratios[0]:>14} {ratios[1]:>11}")
-  with open(args.out, "w") as f:
+
+
+def _write_json(out: str, results: dict) -> None:
+  """The results as JSON, so numbers compare between commits."""
+  with open(out, "w") as f:
     json.dump(results, f, indent=2)
-  print(f"written to {args.out}")
+  print(f"written to {out}")
 
 
 if __name__ == "__main__":

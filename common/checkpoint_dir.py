@@ -1,4 +1,4 @@
-"""What both ports share to save a run at every epoch end and resume it.
+"""The --checkpoint_dir contract both ports keep: save every epoch, resume.
 
 --checkpoint_dir DIR holds:
 
@@ -10,8 +10,9 @@
   PREFIX-N.*    the checkpoint after epoch N (the last KEEP are kept): the
                 weights, the optimizer's slots and step counter, and the
                 string variable `training_state` (a TrainingState as JSON:
-                epochs completed, their costs, legacy's batch order). Modern
-                adds the Dropout layers' seed state.
+                epochs completed, their costs, and whatever else the port
+                needs to go on exactly, e.g. the batch order), plus any
+                random-number state the port keeps in variables.
 
 A save is atomic where it counts: the pointer. TensorFlow writes checkpoint
 N's data file under a temporary name and renames it into place, then its
@@ -34,17 +35,19 @@ import os
 import re
 import secrets
 import signal
-import tempfile
 import threading
 from typing import List, Optional
 
-import numpy as np
 import tensorflow as tf
 
+from common import files
 from common import hparams as hp
 from common.errors import UserError
 
 RECORD_NAME = "hparams.json"
+# The pointer file TensorFlow's savers keep (tf.compat.v1.train.Saver and
+# tf.train.CheckpointManager alike), naming the latest checkpoint.
+STATE_FILE = "checkpoint"
 KEEP = 3  # checkpoints kept; older ones are deleted
 # Testing only: "kill_in_save:N" SIGKILLs the process in the middle of epoch
 # N's save, after its files are written and before the pointer names them.
@@ -58,17 +61,14 @@ class TrainingState:
   """What a checkpoint holds besides the model's and optimizer's variables."""
   epoch: int = 0  # epochs completed
   epoch_costs: List[float] = dataclasses.field(default_factory=list)
-  # legacy: DataSet.state() of the training set; modern needs none (each
-  # epoch's order is a function of the seed and the epoch).
+  # The port's own JSON-able state of the batch order, if it needs one to
+  # resume (a port whose order is a function of seed and epoch needs none).
   data: Optional[dict] = None
 
   def to_json(self) -> str:
-    data = self.data
-    if data is not None:
-      data = dict(data, order=np.asarray(data["order"]).tolist())
     return json.dumps({"epoch": self.epoch,
                        "epoch_costs": [float(c) for c in self.epoch_costs],
-                       "data": data})
+                       "data": self.data})
 
   @classmethod
   def from_json(cls, text) -> "TrainingState":
@@ -84,32 +84,7 @@ class TrainingState:
     return state
 
 
-# ---------------------------------------------------------------- directories
-
-
-def writable_directory(directory: str, flag: str) -> None:
-  """Creates `directory` if needed and makes sure files can be created in it."""
-  try:
-    os.makedirs(directory, exist_ok=True)
-    # Only a real file proves it: root ignores the mode bits, a read-only
-    # mount does not.
-    with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
-      pass
-  except OSError as e:
-    raise UserError(f"{flag} {directory} is not a writable directory "
-                    f"({e.strerror}); use another directory") from None
-
-
-def _write_atomically(path: str, text: str) -> None:
-  directory, name = os.path.split(path)
-  tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-  try:
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(text)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+# ---------------------------------------------------------------- the record
 
 
 def _describe(hparams: hp.HParams) -> dict:
@@ -139,16 +114,16 @@ def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> in
   --seed resumes exactly too. Raises UserError, having written nothing, if
   the directory cannot be written or holds something else.
   """
-  writable_directory(checkpoint_dir, "--checkpoint_dir")
+  files.writable_directory(checkpoint_dir, "--checkpoint_dir")
   where = f"--checkpoint_dir {checkpoint_dir}"
   record_path = os.path.join(checkpoint_dir, RECORD_NAME)
-  has_checkpoint = os.path.exists(os.path.join(checkpoint_dir, "checkpoint"))
+  has_checkpoint = os.path.exists(os.path.join(checkpoint_dir, STATE_FILE))
   if has_checkpoint and not os.path.exists(record_path):
     raise UserError(f"{where} holds a checkpoint but no {RECORD_NAME}, so "
                     "not one of this program's runs; use another directory")
   if not has_checkpoint:
     seed = hparams.seed if hparams.seed is not None else secrets.randbelow(2**31)
-    _write_atomically(record_path, json.dumps(
+    files.write_text(record_path, json.dumps(
         {"port": port, "hparams": _describe(hparams), "seed": seed}, indent=2))
     return seed
 
@@ -180,7 +155,7 @@ def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> in
 
 def latest_checkpoint(checkpoint_dir: str) -> Optional[str]:
   """The prefix TensorFlow's pointer names, None before the first save."""
-  if not os.path.exists(os.path.join(checkpoint_dir, "checkpoint")):
+  if not os.path.exists(os.path.join(checkpoint_dir, STATE_FILE)):
     return None
   try:
     state = tf.train.get_checkpoint_state(checkpoint_dir)

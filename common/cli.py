@@ -1,113 +1,100 @@
-"""The one command-line driver behind legacy/hw0N.py and modern/hw0N.py.
+"""The command drivers: flags, a quiet TensorFlow import, one-line errors.
 
-Parses the flags (exit status 2 with one line on a bad value, where absl
-alone would print usage and exit 1), imports TensorFlow quietly, reads MNIST,
-then hands the hyper-parameters and data to the port's `train.run_training`.
-Errors the user can act on become one line on stderr and an exit status,
-never a traceback.
+  run_training_command(script, port) - `python -m PORT.hw0N`: parses the
+      training flags, imports TensorFlow quietly, reads MNIST as the port
+      asks, and hands the hyper-parameters and data to port.run_training.
+  run_command(define_flags, main)    - any other command (evaluate,
+      migrate): its own flags, the quiet import, then main().
+
+Errors the user can act on become one line on stderr and an exit status
+(common/errors.py), never a traceback: bad input 2, a non-finite cost 3,
+Ctrl-C 130, SIGTERM 143.
 """
 
+import contextlib
 import functools
-import importlib
-import json
 import os
 import signal
-import sys
-import time
+from typing import Callable, Optional
 
 from absl import app
 
 from common import console
 from common import errors
 from common import flags as common_flags
-from common import input_data
+from common import ports
+from common import timings
 
 FLAGS = common_flags.FLAGS
-# If set, a JSON file to write the run's phase times to (used by make bench).
-TIMINGS_ENV = "MNIST_PORT_TIMINGS"
-
-
-def fail(message: str, status: int) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(status)
 
 
 def _raise_terminated(signum, frame):
   raise errors.Terminated()
 
 
-def _stopped(what: str) -> str:
-  """The line for a run stopped by a signal, saying how to go on."""
-  if FLAGS.checkpoint_dir:
-    return (f"{what}; run the same command again to resume from the last "
-            f"epoch saved in --checkpoint_dir {FLAGS.checkpoint_dir}")
-  return what
-
-
-def parse_flags(argv):
-  """absl parsing, but a bad flag is one line and exit status 2."""
-  try:
-    return FLAGS(argv)
-  except common_flags.flags.Error as e:
-    fail(str(e), 2)
-
-
-class _PhaseTimer:
-  """Times import / data / train / evaluate from the lines the run prints."""
-
-  def __init__(self):
-    self.marks = {"start": time.perf_counter()}
-
-  def mark(self, phase: str) -> None:
-    self.marks[phase] = time.perf_counter()
-
-  def print_line(self, line: str) -> None:
-    print(line, flush=True)
-    self.mark("last_epoch" if line.startswith("Epoch:") else "evaluated")
-
-  def write(self, path: str) -> None:
-    m = self.marks
-    phases = {"import_s": m["imported"] - m["start"],
-              "data_s": m["data"] - m["imported"],
-              "train_s": m["last_epoch"] - m["data"],
-              "evaluate_s": m["evaluated"] - m["last_epoch"]}
-    with open(path, "w") as f:
-      json.dump(phases, f)
-
-
-def _main(train_module: str, argv) -> None:
+def _no_arguments(argv, example: str) -> None:
   if len(argv) > 1:
-    fail(f"unexpected arguments {' '.join(argv[1:])!r}; flags look like "
-         "--seed=3 (see --helpshort)", 2)
-  timer = _PhaseTimer()
+    errors.fail(f"unexpected arguments {' '.join(argv[1:])!r}; flags look "
+                f"like {example} (see --helpshort)", 2)
+
+
+@contextlib.contextmanager
+def _one_line_errors(checkpoint_dir: Optional[str] = None):
+  """The command's errors as one line; a stopped run says how to resume."""
+  def stopped(what: str) -> str:
+    if checkpoint_dir:
+      return (f"{what}; run the same command again to resume from the last "
+              f"epoch saved in --checkpoint_dir {checkpoint_dir}")
+    return what
+  try:
+    yield
+  except (errors.UserError, errors.NonFiniteCostError) as e:
+    errors.fail(str(e), e.exit_status)
+  except KeyboardInterrupt:
+    errors.fail(stopped("interrupted"), 130)
+  except errors.Terminated:
+    errors.fail(stopped("terminated"), errors.Terminated.exit_status)
+
+
+def _train(port: ports.Port, argv) -> None:
+  _no_arguments(argv, "--seed=3")
+  timer = timings.PhaseTimer.from_environment()
   os.environ.update(console.thread_environment(FLAGS.threads))
   console.import_tensorflow(verbose=FLAGS.verbose)
-  # Imported only now, so that TensorFlow's start-up noise was silenced.
-  train = importlib.import_module(train_module)
   timer.mark("imported")
   hparams = common_flags.hparams_from_flags()
   # SIGTERM (kill, a scheduler's stop) ends the run as Ctrl-C does: with an
   # exception, once a checkpoint being saved is complete.
   signal.signal(signal.SIGTERM, _raise_terminated)
-  try:
-    data_sets = input_data.read_data_sets(
-        FLAGS.data_dir, one_hot=True, dtype=train.IMAGE_DTYPE,
-        seed=hparams.seed, train_limit=hparams.train_limit)
+  with _one_line_errors(FLAGS.checkpoint_dir):
+    data_sets = port.read_data_sets(FLAGS.data_dir, hparams)
     timer.mark("data")
-    train.run_training(hparams, data_sets, save_path=FLAGS.save_path,
-                       checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
-                       print_fn=timer.print_line)
-  except (errors.UserError, errors.NonFiniteCostError) as e:
-    fail(str(e), e.exit_status)
-  except KeyboardInterrupt:
-    fail(_stopped("interrupted"), 130)
-  except errors.Terminated:
-    fail(_stopped("terminated"), errors.Terminated.exit_status)
-  if os.environ.get(TIMINGS_ENV):
-    timer.write(os.environ[TIMINGS_ENV])
+    port.run_training(hparams, data_sets, save_path=FLAGS.save_path,
+                      checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
+                      print_fn=timer.print_line)
+  timer.write()
 
 
-def run(script: str, train_module: str) -> None:
-  """Trains `train_module` with `script`'s defaults ("hw04" or "hw05")."""
+def run_training_command(script: str, port: ports.Port) -> None:
+  """Trains `port` with `script`'s defaults ("hw04" or "hw05")."""
   common_flags.define_flags(script)
-  app.run(functools.partial(_main, train_module), flags_parser=parse_flags)
+  app.run(functools.partial(_train, port), flags_parser=common_flags.parse_flags)
+
+
+def _command(main: Callable[[], None], argv) -> None:
+  _no_arguments(argv, "--name=value")
+  console.import_tensorflow(verbose=FLAGS.verbose)
+  with _one_line_errors():
+    main()
+
+
+def run_command(define_flags: Callable[[], None], main: Callable[[], None]) -> None:
+  """Runs `main()` after `define_flags()` defined its flags (and --verbose).
+
+  `main` reads its flags from FLAGS, and imports TensorFlow only inside
+  itself: by then it was imported quietly (common/console.py).
+  """
+  define_flags()
+  common_flags.define_verbose_flag()
+  common_flags.make_key_flags()
+  app.run(functools.partial(_command, main), flags_parser=common_flags.parse_flags)

@@ -66,7 +66,7 @@ def import_tensorflow(verbose: bool = False):
     import keras  # pylint: disable=g-import-not-at-top,unused-import
     tf.config.list_physical_devices()  # device init: the second burst of noise
   # Deprecation notices from tf.compat.v1 (e.g. dropout's keep_prob) go
-  # through the Python logger; the legacy port uses those APIs on purpose.
+  # through the Python logger; the TF1 graph-mode code uses them on purpose.
   tf.get_logger().setLevel(logging.ERROR)
   # Some of TensorFlow logs through absl instead, which absl's app.run shows
   # from INFO up: e.g. a line at every checkpoint a tf.train.Checkpoint saves.
@@ -75,9 +75,16 @@ def import_tensorflow(verbose: bool = False):
   return tf
 
 
+_EPOCH_PREFIX = "Epoch: "
+
+
 def epoch_line(epoch: int, cost: float) -> str:
   """The original per-epoch line: `Epoch: 0001 cost = 15.082601794`."""
-  return "Epoch: %04d cost = %.9f" % (epoch, cost)
+  return _EPOCH_PREFIX + "%04d cost = %.9f" % (epoch, cost)
+
+
+def is_epoch_line(line: str) -> bool:
+  return line.startswith(_EPOCH_PREFIX)
 
 
 def accuracy_line(accuracy) -> str:

@@ -1,4 +1,6 @@
-"""Errors that entry points turn into one line on stderr and an exit status."""
+"""Errors that commands turn into one line on stderr and an exit status."""
+
+import sys
 
 
 class UserError(Exception):
@@ -25,3 +27,15 @@ class Terminated(BaseException):
   on the way swallows it.
   """
   exit_status = 143
+
+
+def fail(message: str, status: int) -> None:
+  """Ends the command: `error: message` on stderr, exit `status`."""
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(status)
+
+
+def first_line(error: Exception) -> str:
+  """An exception's message fit for a one-line error (TF's can span lines)."""
+  text = str(error).strip() or type(error).__name__
+  return text.splitlines()[0]

@@ -1,7 +1,10 @@
-"""The command-line flags of both ports, gathered in one place.
+"""The command-line flags: the training flags and the groups commands share.
 
-hw04 and hw05 define the same flags; only their defaults differ, and those
-come from the one table in `common.hparams`.
+hw04 and hw05 define the same training flags; only their defaults differ,
+and those come from the one table in `common.hparams`. Other commands
+define their own flags and call the group functions here for the shared
+ones (--data_dir, --predict, --verbose). A bad flag is one line and exit
+status 2 (`parse_flags`), where absl alone would print usage and exit 1.
 """
 
 import math
@@ -10,9 +13,18 @@ import sys
 
 from absl import flags
 
+from common import errors
 from common import hparams as hp
 
 FLAGS = flags.FLAGS
+
+
+def parse_flags(argv):
+  """absl parsing, but a bad flag is one line and exit status 2."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    errors.fail(str(e), 2)
 
 
 def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
@@ -49,12 +61,11 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
                        "Use only the first N training examples.", **fv)
   flags.DEFINE_integer("seed", d.seed,
                        "Makes the run repeatable (weights, dropout, batch order).", **fv)
-  flags.DEFINE_string("data_dir", None,
-                      "Directory with the MNIST files (else $MNIST_DATA_DIR, "
-                      "else MNIST_data/); missing files are downloaded there.", **fv)
+  define_data_dir_flag(flag_values)
   flags.DEFINE_string("save_path", None,
-                      "Write the trained model here: legacy a TF1 checkpoint with this "
-                      "prefix, modern a .keras file.", **fv)
+                      "Write the trained model here, in the port's format: "
+                      "a TF1 checkpoint with this prefix (graph mode), or "
+                      "a .keras file (Keras).", **fv)
   flags.DEFINE_string("checkpoint_dir", None,
                       "Save a checkpoint here at every epoch end (the last "
                       "3 are kept); a run given a directory that holds one "
@@ -68,12 +79,17 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
                        "choose (one per core). Batches of 100 are too small "
                        "for more to pay, and a run's numbers depend on how "
                        "sums are split among threads: with 1, a seed gives "
-                       "the same run on any machine.", **fv)
-  flags.DEFINE_boolean("verbose", False,
-                       "Show TensorFlow's start-up log lines.", **fv)
+                       "the same run on any machine with the same kind of "
+                       "CPU.", **fv)
+  define_verbose_flag(flag_values)
   _register_validators(flag_values)
-  # Make them the main script's own flags, so --helpshort lists them.
-  for flag in flag_values.get_flags_for_module(__name__):
+  make_key_flags(__name__, flag_values)
+
+
+def make_key_flags(module: str = __name__,
+                   flag_values: flags.FlagValues = FLAGS) -> None:
+  """Makes `module`'s flags the main script's own, so --helpshort lists them."""
+  for flag in flag_values.get_flags_for_module(module):
     flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
@@ -119,7 +135,7 @@ def _register_validators(fv: flags.FlagValues) -> None:
   for name, allowed in (("init", hp.WEIGHT_INITS), ("bias_init", hp.BIAS_INITS)):
     check(name, _parses(lambda v, allowed=allowed: hp.parse_init(v, allowed)),
           f"--{name} must be " + hp.describe_inits(allowed))
-  check("save_path", lambda v: v is None or os.path.isdir(os.path.dirname(v) or "."),
+  check("save_path", in_existing_directory,
         "--save_path must be in an existing directory")
   for name in ("checkpoint_dir", "logdir"):
     check(name, lambda v: v is None or (
@@ -145,63 +161,31 @@ def hparams_from_flags(flag_values: flags.FlagValues = FLAGS) -> hp.HParams:
       seed=f.seed)
 
 
-def define_evaluate_flags(command: str,
-                          flag_values: flags.FlagValues = FLAGS) -> None:
-  """Defines the flags of a command that reads a saved model.
+def define_data_dir_flag(flag_values: flags.FlagValues = FLAGS) -> None:
+  flags.DEFINE_string("data_dir", None,
+                      "Directory with the MNIST files (else $MNIST_DATA_DIR, "
+                      "else MNIST_data/); missing files are downloaded there.",
+                      flag_values=flag_values)
 
-  command: "legacy.evaluate" (--checkpoint, --activation, --predict),
-  "modern.evaluate" (--model, --predict) or "modern.migrate_checkpoint"
-  (--checkpoint, --activation, --save_path). The two evaluations also take
-  --data_dir, all three --verbose.
-  """
-  commands = ("legacy.evaluate", "modern.evaluate", "modern.migrate_checkpoint")
-  if command not in commands:
-    raise ValueError(f"{command!r} is not one of {commands}")
-  fv = dict(flag_values=flag_values)
 
-  def check(name, predicate, message):
-    flags.register_validator(name, predicate, message=message, flag_values=flag_values)
+def define_verbose_flag(flag_values: flags.FlagValues = FLAGS) -> None:
+  flags.DEFINE_boolean("verbose", False, "Show TensorFlow's start-up log lines.",
+                       flag_values=flag_values)
 
-  if command == "modern.evaluate":
-    flags.DEFINE_string("model", None,
-                        "The .keras file to evaluate: a modern run's --save_path, "
-                        "or what modern.migrate_checkpoint wrote.", **fv)
-    flags.mark_flag_as_required("model", **fv)
-    check("model", lambda v: v is None or v.endswith(".keras"),
-          "--model must be a .keras file (Keras' model file format)")
-  else:
-    flags.DEFINE_string("checkpoint", None,
-                        "The legacy TF1 checkpoint: the prefix a legacy run's "
-                        "--save_path wrote, or a directory with a `checkpoint` "
-                        "state file (its latest checkpoint is read).", **fv)
-    flags.mark_flag_as_required("checkpoint", **fv)
-    # A TF1 checkpoint holds the variables only, not the activation between them.
-    flags.DEFINE_enum("activation", None, hp.ACTIVATIONS,
-                      "The hidden layers' activation in training. Default: "
-                      "what the run's hparams.json beside the checkpoint "
-                      "records (a --checkpoint_dir run's), else "
-                      f"{hp.HParams().activation} (the scripts').", **fv)
-  if command == "modern.migrate_checkpoint":
-    flags.DEFINE_string("save_path", None,
-                        "Write the Keras model here: a .keras file, replaced "
-                        "only once complete.", **fv)
-    flags.mark_flag_as_required("save_path", **fv)
-    check("save_path", lambda v: v is None or v.endswith(".keras"),
-          "--save_path must end in .keras (Keras' model file format)")
-    check("save_path",
-          lambda v: v is None or os.path.isdir(os.path.dirname(v) or "."),
-          "--save_path must be in an existing directory")
-  else:
-    flags.DEFINE_list("predict", None,
-                      "Test-set indices, comma-separated (e.g. 0,7,42): print "
-                      "the predicted digit and the label of each.", **fv)
-    check("predict",
-          lambda v: v is None or bool(v) and all(i.isascii() and i.isdigit() for i in v),
-          "--predict must be test-set indices separated by commas, e.g. 0,7,42")
-    flags.DEFINE_string("data_dir", None,
-                        "Directory with the MNIST files (else $MNIST_DATA_DIR, "
-                        "else MNIST_data/); missing files are downloaded there.", **fv)
-  flags.DEFINE_boolean("verbose", False, "Show TensorFlow's start-up log lines.", **fv)
-  # Make them the main script's own flags, so --helpshort lists them.
-  for flag in flag_values.get_flags_for_module(__name__):
-    flag_values.register_key_flag_for_module(sys.argv[0], flag)
+
+def define_predict_flag(flag_values: flags.FlagValues = FLAGS) -> None:
+  """--predict: test-set indices whose prediction an evaluation prints."""
+  flags.DEFINE_list("predict", None,
+                    "Test-set indices, comma-separated (e.g. 0,7,42): print "
+                    "the predicted digit and the label of each.",
+                    flag_values=flag_values)
+  flags.register_validator(
+      "predict",
+      lambda v: v is None or bool(v) and all(i.isascii() and i.isdigit() for i in v),
+      message="--predict must be test-set indices separated by commas, e.g. 0,7,42",
+      flag_values=flag_values)
+
+
+def in_existing_directory(path) -> bool:
+  """A validator: `path` is unset, or its parent directory exists."""
+  return path is None or os.path.isdir(os.path.dirname(path) or ".")

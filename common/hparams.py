@@ -1,10 +1,11 @@
 """The seed's hyper-parameters, written down once for both ports.
 
-hw04 and hw05 are one program with two sets of defaults (see ../shared/SEED.md):
-hw05 = hw04 + dropout + Adam with the report's settings.
+hw04 and hw05 are one program with two sets of defaults (what the original
+scripts' report says: docs/original-scripts.md): hw05 = hw04 + dropout +
+Adam with the report's settings.
 
-Three details are not recorded by the seed and are reconstructions, chosen
-by the study in report/ (`make report`; README, "The reconstruction") as the
+Three details are not recorded by the report and are reconstructions,
+chosen by the study in report/ (`make report`; docs/study.md) as the
 candidate that matches most of the numbers the report gives: weights
 U(-1, 1), zero biases, hw04's learning rate 1.0, and dropout after all four
 layers (logits included).
@@ -60,8 +61,8 @@ DROPOUT_LAYERS = ("hidden", "input_hidden", "all")
 def layer_names(num_hidden: int):
   """hidden1, hidden2, ... then softmax_linear, as in TF1's tutorial mnist.py.
 
-  Legacy's name scopes and modern's Dense layers share these names, so a
-  checkpoint's variables map across by name.
+  The TF1 graph's name scopes and the Keras Dense layers share these
+  names, so a checkpoint's variables map across by name.
   """
   return [f"hidden{i}" for i in range(1, num_hidden + 1)] + ["softmax_linear"]
 

@@ -3,8 +3,8 @@
   cost      the epoch's mean training cost (the `Epoch:` line), at step = epoch
   accuracy  the test accuracy (the `Accuracy:` line), at step = training_epochs
 
-so that a legacy run and a modern run overlay in one TensorBoard. Legacy
-writes them with tf.compat.v1.summary.FileWriter, modern with tf.summary.
+so that the two ports' runs overlay in one TensorBoard; each port writes
+them its own way (TF1's FileWriter, TF2's tf.summary).
 
 A run resumed from --checkpoint_dir appends to the same --logdir: it writes
 only the steps no event file there holds yet (a run killed between a save
@@ -12,7 +12,6 @@ and its summary left one out; a finished run resumed again adds nothing).
 """
 
 import glob
-import itertools
 import os
 from typing import List, Set, Tuple
 
@@ -20,18 +19,6 @@ import tensorflow as tf
 
 COST_TAG = "cost"
 ACCURACY_TAG = "accuracy"
-
-_writers = itertools.count()
-
-
-def unique_suffix() -> str:
-  """A FileWriter's file name suffix no other writer of this host has.
-
-  TF1's event file names end in the second and the host only, and a second
-  writer of the same name truncates the first's file (a run killed and
-  started again within a second); tf.summary's add the pid and a counter.
-  """
-  return f".{os.getpid()}.{next(_writers)}"
 
 
 def logged_steps(logdir: str, tag: str) -> Set[int]:
@@ -52,3 +39,18 @@ def missing_costs(logdir: str, epoch_costs: List[float]) -> List[Tuple[int, floa
   logged = logged_steps(logdir, COST_TAG)
   return [(epoch, cost) for epoch, cost in enumerate(epoch_costs, start=1)
           if epoch not in logged]
+
+
+def still_to_write(logdir: str, epoch_costs: List[float], training_epochs: int,
+                   resumed: bool) -> Tuple[List[Tuple[int, float]], bool]:
+  """What a run must still write to `logdir` before its next epoch.
+
+  Returns (the restored epochs' (epoch, cost) that no event file holds yet,
+  whether the accuracy is still to be written). A new run owes nothing
+  from before and writes its accuracy; a resumed one appends to the
+  interrupted run's events, never repeating them.
+  """
+  if not resumed:
+    return [], True
+  accuracy_logged = training_epochs in logged_steps(logdir, ACCURACY_TAG)
+  return missing_costs(logdir, epoch_costs), not accuracy_logged

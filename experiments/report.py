@@ -6,17 +6,61 @@ are compared with, is the caller's (study.py, sweep.py).
 
 import os
 import statistics
+import subprocess
 from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, no GUI toolkit
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+from matplotlib import ticker  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from common import files  # pylint: disable=wrong-import-position
 from common import hparams as hp  # pylint: disable=wrong-import-position
 
 # In this order, left to right, in every figure.
 PORT_COLORS = {"seed": "0.45", "legacy": "tab:blue", "modern": "tab:orange"}
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _git(*args: str) -> Optional[str]:
+  """git's output in the project's tree; None without git or outside a clone."""
+  try:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def code_version(out_dir: Optional[str] = None) -> str:
+  """The commit checked out, as `abc1234` plus whether the tree differs
+  from it ("unknown" without git). Changes under out_dir (the report being
+  written, its runs.jsonl growing) do not count."""
+  commit = _git("rev-parse", "--short", "HEAD")
+  if not commit:
+    return "unknown"
+  pathspec = []
+  if out_dir is not None:
+    inside = os.path.relpath(os.path.abspath(out_dir), REPO_ROOT)
+    if inside != os.curdir and not inside.startswith(os.pardir):
+      pathspec = ["--", ".", f":(exclude){inside}"]
+  status = _git("status", "--porcelain", *pathspec)
+  state = {None: "state of the working tree unknown", "": "clean working tree"}.get(
+      status, "with uncommitted changes")
+  return f"`{commit}` ({state})"
+
+
+def provenance_lines(out_dir: Optional[str] = None) -> List[str]:
+  """Markdown paragraphs for a report's header: the code's commit, and on
+  what a record can be compared bit for bit."""
+  return [f"Code: commit {code_version(out_dir)} when this report was written. "
+          "Records from earlier invocations are kept and reused, so a run may "
+          "date from an older commit; runs known to give other numbers now "
+          "carry a note (under Runs).", "",
+          "Records compare bit for bit only on the same kind of CPU: "
+          "TensorFlow's kernels choose their instructions by CPU, which round "
+          "float32 sums differently, and training is chaotic. Elsewhere, "
+          "compare the distributions over seeds, not single runs."]
 
 
 def accuracy_cell(record: Optional[dict]) -> str:
@@ -73,8 +117,8 @@ def seed_format_table(columns: Dict[str, Sequence], seed_column: Optional[Sequen
 def _panel_grid(count: int, width: float = 3.6, height: float = 2.8):
   cols = min(count, 3)
   rows = -(-count // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows),
-                           squeeze=False)
+  fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.6),
+                           squeeze=False, layout="constrained")
   for ax in axes.flat[count:]:
     ax.set_visible(False)
   return fig, list(axes.flat[:count])
@@ -102,15 +146,17 @@ def cost_curves(path: str, panels: Dict[str, Dict[str, Sequence[Optional[dict]]]
     ax.set_title(label, fontsize=9)
     ax.set_xlabel("epoch", fontsize=8)
     ax.set_ylabel("mean cost", fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ax.tick_params(which="both", labelsize=7)  # log axes label minor ticks too
     ax.grid(True, which="major", alpha=0.3)
   handles = [plt.Line2D([], [], color=PORT_COLORS[p], label=p)
              for p in PORT_COLORS if any(p in b for b in panels.values())]
   handles.append(plt.Line2D([], [], color="k", linestyle="--",
                             label=f"test accuracy < {hp.COLLAPSE_THRESHOLD:.0%}"))
-  fig.legend(handles=handles, loc="upper right", fontsize=8)
+  # Below the panels, outside them: clear of the title and of every curve.
+  fig.legend(handles=handles, loc="outside lower center", ncol=len(handles),
+             fontsize=8, frameon=False)
   fig.suptitle(title, fontsize=11)
-  fig.tight_layout(rect=(0, 0, 0.88, 0.95))
   _save(fig, path)
 
 
@@ -120,7 +166,8 @@ def accuracy_strip_plot(path: str, columns: Dict[str, Dict[str, Sequence]],
 
   columns: {configuration label: {port or "seed": [record or accuracy]}}.
   """
-  fig, ax = plt.subplots(figsize=(max(4.5, 1.5 * len(columns) + 1.5), 4))
+  fig, ax = plt.subplots(figsize=(max(4.5, 1.5 * len(columns) + 1.5), 4.3),
+                         layout="constrained")
   ports = [p for p in PORT_COLORS if any(p in c for c in columns.values())]
   offsets = {p: (i - (len(ports) - 1) / 2) * 0.25 for i, p in enumerate(ports)}
   labelled = set()
@@ -134,29 +181,28 @@ def accuracy_strip_plot(path: str, columns: Dict[str, Dict[str, Sequence]],
                  color=PORT_COLORS[port], alpha=0.85,
                  label=None if port in labelled else port)
       labelled.add(port)
-  ax.axhline(hp.COLLAPSE_THRESHOLD, color="0.6", linewidth=0.8, linestyle=":")
+  ax.axhline(hp.COLLAPSE_THRESHOLD, color="0.6", linewidth=0.8, linestyle=":",
+             label=f"{hp.COLLAPSE_THRESHOLD:.0%}: below, a collapse")
   ax.set_xticks(range(len(columns)))
   ax.set_xticklabels(list(columns), fontsize=8, rotation=20, ha="right")
   ax.set_ylabel("test accuracy")
   ax.set_ylim(0, 1)
   ax.grid(True, axis="y", alpha=0.3)
-  ax.legend(fontsize=8, loc="best")
+  # Below the axes, outside them: clear of the title and of every dot.
   ax.set_title(title, fontsize=11)
-  fig.tight_layout()
+  fig.legend(loc="outside lower center", ncol=len(ports) + 1, fontsize=8,
+             frameon=False)
   _save(fig, path)
 
 
 def _save(fig, path: str) -> None:
   """Writes the PNG under a temporary name first: never half a figure."""
-  directory, name = os.path.split(path)
-  tmp = os.path.join(directory, f".{name}.tmp.png")
-  fig.savefig(tmp, dpi=110)
-  plt.close(fig)
-  os.replace(tmp, path)
+  try:
+    with files.atomic_path(path, suffix=".png") as tmp:
+      fig.savefig(tmp, dpi=110)
+  finally:
+    plt.close(fig)
 
 
 def write_text(path: str, lines: Sequence[str]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write("\n".join(lines).rstrip() + "\n")
-  os.replace(tmp, path)
+  files.write_text(path, "\n".join(lines).rstrip() + "\n")

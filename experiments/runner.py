@@ -2,16 +2,20 @@
 as one JSON line, so that an interrupted sweep continues where it stopped.
 
 A run is one port's `run_training` with one `HParams` (the seed included),
-exactly what `python -m {port}.{script} --seed N ...` trains (common/cli.py),
-but inside a worker process that imported TensorFlow once: a fresh process
-per run would add 7-10 s of start-up to every 20-60 s run.
+exactly what `python -m {port}.{script} --seed N ...` trains (common/cli.py):
+the port's own interface (common/ports.py, migration/ports.py), its images
+read as the port asks for them, but inside a worker process that imported
+TensorFlow once: a fresh process per run would add 7-10 s of start-up to
+every 20-60 s run.
 
 Whole runs go to worker processes, one per core, each limited to one
 TensorFlow thread. The layers are too small (batch 100) for intra-op threads
 to pay: measured here (2 cores, hw05, 2 epochs), a run took as long on one
 thread as on two, and two single-threaded runs side by side keep both cores
 busy. A run's result depends on the thread count (float32 sums split
-differently, then chaos), so a record says how many threads it used.
+differently, then chaos), so a record says how many threads it used; with
+one, as the commands' default --threads=1, a record is what the command
+prints for the same seed on the same kind of CPU.
 """
 
 import concurrent.futures
@@ -32,9 +36,10 @@ from common import console
 from common import errors
 from common import hparams as hp
 from common import input_data
+from common import ports
+from migration.ports import PORTS
 
 RUNS_FILE = "runs.jsonl"
-PORTS = ("legacy", "modern")
 
 # One intra-op thread, as the commands' default --threads=1 (so a record is
 # what `make <port>-<script> ARGS=--seed=N` prints); one inter-op thread
@@ -47,7 +52,7 @@ SINGLE_THREAD_ENV = {**console.thread_environment(1),
 @dataclasses.dataclass(frozen=True)
 class Run:
   """One training run: a port and every hyper-parameter, the seed included."""
-  port: str  # "legacy" or "modern"
+  port: str  # a name in PORTS
   hparams: hp.HParams
 
   @property
@@ -119,12 +124,13 @@ def fresh_data_sets(data_sets: input_data.Datasets,
 _data_cache: Dict[tuple, input_data.Datasets] = {}
 
 
-def _data_sets(data_dir: Optional[str], hparams: hp.HParams) -> input_data.Datasets:
-  """MNIST read once per worker (and train_limit), rewrapped per run."""
-  cache_key = (data_dir, hparams.train_limit)
+def _data_sets(port: ports.Port, data_dir: Optional[str],
+               hparams: hp.HParams) -> input_data.Datasets:
+  """MNIST read once per worker (and image dtype and train_limit) as `port`
+  reads it, rewrapped per run."""
+  cache_key = (data_dir, port.image_dtype, hparams.train_limit)
   if cache_key not in _data_cache:
-    _data_cache[cache_key] = input_data.read_data_sets(
-        data_dir, one_hot=True, train_limit=hparams.train_limit)
+    _data_cache[cache_key] = port.read_data_sets(data_dir, hparams)
   return fresh_data_sets(_data_cache[cache_key], hparams.seed)
 
 
@@ -134,15 +140,14 @@ def _silent(*unused_args, **unused_kwargs):
 
 def train_once(run: Run, data_dir: Optional[str]) -> dict:
   """Trains `run` in this process; returns its record (see `run_sweep`)."""
-  import importlib  # pylint: disable=g-import-not-at-top
   import keras  # pylint: disable=g-import-not-at-top
-  train = importlib.import_module(f"{run.port}.train")
+  port = PORTS[run.port]
   keras.backend.clear_session()  # as in a process of its own
-  data_sets = _data_sets(data_dir, run.hparams)
+  data_sets = _data_sets(port, data_dir, run.hparams)
   start = time.monotonic()
   error = None
   try:
-    result = train.run_training(run.hparams, data_sets, print_fn=_silent)
+    result = port.run_training(run.hparams, data_sets, print_fn=_silent)
     epoch_costs, accuracy = [float(c) for c in result.epoch_costs], float(result.accuracy)
   except errors.NonFiniteCostError as e:
     epoch_costs, accuracy, error = [], None, str(e)
@@ -316,13 +321,12 @@ def prepare_out_dir(out_dir: str) -> None:
 def one_line_errors(out_dir: str):
   """A sweep command's failures as one line and an exit status: bad input 2,
   Ctrl-C 130 (the finished runs stay recorded in out_dir)."""
-  from common import cli  # pylint: disable=g-import-not-at-top
   try:
     yield
   except errors.UserError as e:
-    cli.fail(str(e), e.exit_status)
+    errors.fail(str(e), e.exit_status)
   except KeyboardInterrupt:
-    cli.fail(f"interrupted; the finished runs are kept in {out_dir}: run "
+    errors.fail(f"interrupted; the finished runs are kept in {out_dir}: run "
              "the same command again to go on", 130)
 
 

@@ -17,7 +17,7 @@ import os
 from absl import app
 from absl import flags
 
-from common import cli
+from common import errors
 from common import flags as common_flags
 from common import hparams as hp
 from experiments import report
@@ -50,11 +50,11 @@ def config_from_args(script: str, args) -> runner.Config:
   try:
     flag_values(["sweep", *args])
   except flags.Error as e:
-    cli.fail(f"{e} (in the training flags after --)", 2)
+    errors.fail(f"{e} (in the training flags after --)", 2)
   run_options = ("seed", "data_dir", "save_path", "verbose")
   given = [a for a in args if a.lstrip("-").split("=")[0] in run_options]
   if given:
-    cli.fail(f"{given[0]} is the sweep's to set, not a training flag here: "
+    errors.fail(f"{given[0]} is the sweep's to set, not a training flag here: "
              "use --seeds / --data_dir", 2)
   hparams = common_flags.hparams_from_flags(flag_values)
   defaults = hp.SCRIPTS[script]
@@ -93,4 +93,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=common_flags.parse_flags)

@@ -17,15 +17,41 @@ from typing import Optional
 
 from absl import flags
 
+from common import cli
 from common import errors
+from common import evaluation
+from common import flags as common_flags
+from common import hparams as hp
 from common import input_data
-from common import saved_models
 
 FLAGS = flags.FLAGS
 
 
+def define_checkpoint_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """--checkpoint and --activation: the commands that read a TF1 checkpoint."""
+  fv = dict(flag_values=flag_values)
+  flags.DEFINE_string("checkpoint", None,
+                      "The legacy TF1 checkpoint: the prefix a legacy run's "
+                      "--save_path wrote, or a directory with a `checkpoint` "
+                      "state file (its latest checkpoint is read).", **fv)
+  flags.mark_flag_as_required("checkpoint", **fv)
+  # A TF1 checkpoint holds the variables only, not the activation between them.
+  flags.DEFINE_enum("activation", None, hp.ACTIVATIONS,
+                    "The hidden layers' activation in training. Default: "
+                    "what the run's hparams.json beside the checkpoint "
+                    "records (a --checkpoint_dir run's), else "
+                    f"{hp.HParams().activation} (the scripts').", **fv)
+  common_flags.make_key_flags(__name__, flag_values)
+
+
+def define_flags() -> None:
+  define_checkpoint_flags()
+  common_flags.define_predict_flag()
+  common_flags.define_data_dir_flag()
+
+
 def evaluate(checkpoint_path: str, test: input_data.DataSet,
-             activation: Optional[str] = None) -> saved_models.Evaluation:
+             activation: Optional[str] = None) -> evaluation.Evaluation:
   """Restores the checkpoint into a freshly built graph and runs the test set.
 
   The graph is legacy's own (train.placeholder_inputs, mlp.inference,
@@ -36,11 +62,12 @@ def evaluate(checkpoint_path: str, test: input_data.DataSet,
   # Imported here, not at the top: `python -m legacy.evaluate` has to import
   # TensorFlow quietly first (common/console.py).
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from legacy import checkpoints  # pylint: disable=g-import-not-at-top
   from legacy import mlp  # pylint: disable=g-import-not-at-top
   from legacy import train  # pylint: disable=g-import-not-at-top
   v1 = tf.compat.v1
 
-  checkpoint = saved_models.read_mlp_checkpoint(checkpoint_path, activation)
+  checkpoint = checkpoints.read_mlp_checkpoint(checkpoint_path, activation)
   graph = tf.Graph()
   with graph.as_default():
     images, labels = train.placeholder_inputs()
@@ -53,19 +80,19 @@ def evaluate(checkpoint_path: str, test: input_data.DataSet,
     except tf.errors.OpError as e:  # checked already; the files changed since?
       raise errors.UserError(
           f"cannot restore {checkpoint.prefix}: "
-          f"{saved_models.first_line(e)}") from None
+          f"{errors.first_line(e)}") from None
     # Fed as training feeds it for its accuracy line: the whole set at once.
     value, logit_values = sess.run(
         [accuracy, logits], feed_dict={images: test.images, labels: test.labels})
-  return saved_models.Evaluation(value, logit_values.argmax(axis=1))
+  return evaluation.Evaluation(value, logit_values.argmax(axis=1))
 
 
 def main() -> None:
-  test = saved_models.read_test_set(FLAGS.data_dir)
-  indices = saved_models.predict_indices(FLAGS.predict, test)
-  evaluation = evaluate(FLAGS.checkpoint, test, FLAGS.activation)
-  saved_models.print_evaluation(evaluation, test, indices)
+  test = evaluation.read_test_set(FLAGS.data_dir)
+  indices = evaluation.predict_indices(FLAGS.predict, test)
+  result = evaluate(FLAGS.checkpoint, test, FLAGS.activation)
+  evaluation.print_evaluation(result, test, indices)
 
 
 if __name__ == "__main__":
-  saved_models.run("legacy.evaluate", main)
+  cli.run_command(define_flags, main)

@@ -4,6 +4,7 @@
 """
 
 from common import cli
+from legacy import port
 
 if __name__ == "__main__":
-  cli.run("hw04", "legacy.train")
+  cli.run_training_command("hw04", port.PORT)

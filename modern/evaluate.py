@@ -10,66 +10,60 @@ Keras would load it. Prints the training run's `Accuracy: ...` line, then
 legacy/evaluate.py.
 """
 
-import os
-import zipfile
-
 from absl import flags
 
-from common import errors
-from common import hparams as hp
+from common import cli
+from common import evaluation
+from common import flags as common_flags
 from common import input_data
-from common import saved_models
+from modern import port
 
 FLAGS = flags.FLAGS
 
 
-def load_model(model_path: str):
-  """Loads a .keras file as anyone's Keras would: safe mode on, no project code.
-
-  Uncompiled: evaluation needs no optimizer, and a migrated model has none.
-  Raises UserError unless the file holds a model from 784 pixels to 10 logits.
-  """
-  import keras  # pylint: disable=g-import-not-at-top
-  if not os.path.isfile(model_path):
-    raise errors.UserError(f"no model file at {model_path}: give the .keras "
-                           "file a modern run's --save_path or "
-                           "modern.migrate_checkpoint wrote")
-  if not zipfile.is_zipfile(model_path):  # Keras would call it "not found"
-    raise errors.UserError(f"{model_path} is not a .keras file (not a zip "
-                           "archive: truncated, or another format); save it again")
-  try:
-    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-  except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as e:
-    raise errors.UserError(f"{model_path} is not a loadable Keras model "
-                           f"({saved_models.first_line(e)}); save it again") from None
-  shapes = (getattr(model, "input_shape", None), getattr(model, "output_shape", None))
-  if shapes != ((None, hp.IMAGE_PIXELS), (None, hp.NUM_CLASSES)):
-    raise errors.UserError(
-        f"{model_path} maps {shapes[0]} to {shapes[1]}, not MNIST's "
-        f"(None, {hp.IMAGE_PIXELS}) pixels to (None, {hp.NUM_CLASSES}) logits")
-  return model
+def define_model_flag(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """--model: the commands that read a .keras file."""
+  flags.DEFINE_string("model", None,
+                      "The .keras file to evaluate: a modern run's --save_path, "
+                      "or what modern.migrate_checkpoint wrote.",
+                      flag_values=flag_values)
+  flags.mark_flag_as_required("model", flag_values=flag_values)
+  flags.register_validator(
+      "model", port.is_keras_path,
+      message="--model must be a .keras file (Keras' model file format)",
+      flag_values=flag_values)
+  common_flags.make_key_flags(__name__, flag_values)
 
 
-def evaluate(model_path: str, test: input_data.DataSet) -> saved_models.Evaluation:
+def define_flags() -> None:
+  define_model_flag()
+  common_flags.define_predict_flag()
+  common_flags.define_data_dir_flag()
+
+
+def evaluate(model_path: str, test: input_data.DataSet) -> evaluation.Evaluation:
   """Loads the model and runs the test set through it.
 
   One batch of the whole set, and training's own accuracy metric
   (mlp.evaluation), as training's model.evaluate computes its accuracy line.
   """
+  # Imported here, not at the top: `python -m modern.evaluate` has to import
+  # TensorFlow quietly first (common/console.py).
+  from modern import checkpoints  # pylint: disable=g-import-not-at-top
   from modern import mlp  # pylint: disable=g-import-not-at-top
-  model = load_model(model_path)
+  model = checkpoints.load_model(model_path)
   logits = model.predict(test.images, batch_size=test.num_examples, verbose=0)
   accuracy = mlp.evaluation()
   accuracy.update_state(test.labels, logits)
-  return saved_models.Evaluation(accuracy.result().numpy(), logits.argmax(axis=1))
+  return evaluation.Evaluation(accuracy.result().numpy(), logits.argmax(axis=1))
 
 
 def main() -> None:
-  test = saved_models.read_test_set(FLAGS.data_dir)
-  indices = saved_models.predict_indices(FLAGS.predict, test)
-  evaluation = evaluate(FLAGS.model, test)
-  saved_models.print_evaluation(evaluation, test, indices)
+  test = evaluation.read_test_set(FLAGS.data_dir)
+  indices = evaluation.predict_indices(FLAGS.predict, test)
+  result = evaluate(FLAGS.model, test)
+  evaluation.print_evaluation(result, test, indices)
 
 
 if __name__ == "__main__":
-  saved_models.run("modern.evaluate", main)
+  cli.run_command(define_flags, main)

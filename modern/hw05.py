@@ -4,6 +4,7 @@
 """
 
 from common import cli
+from modern import port
 
 if __name__ == "__main__":
-  cli.run("hw05", "modern.train")
+  cli.run_training_command("hw05", port.PORT)

@@ -4,6 +4,7 @@
   loss()       - softmax cross-entropy on the logits.
   training()   - the optimizer.
   evaluation() - the accuracy metric.
+  plain_model() - the same layers as a plain keras.Sequential, to save.
 """
 
 import keras
@@ -42,27 +43,35 @@ def initializer(spec: hp.InitSpec) -> keras.initializers.Initializer:
 
 
 def inference(hidden_units, activation="sigmoid", init="uniform:1.0",
-              bias_init="zeros", keep_prob=1.0, dropout_layers="all"):
+              bias_init="zeros", rate=0.0, dropout_layers="all"):
   """The MLP as a Sequential model (MLP) from 784 pixels to 10 logits.
 
-  Dropout(rate=1 - keep_prob) follows each hidden layer, the input image
-  too with dropout_layers="input_hidden", the logits too with "all"; with
-  keep_prob 1 no Dropout layer is built.
+  Args:
+    hidden_units: sizes of the hidden layers, e.g. (256, 128, 256).
+    activation: "sigmoid", "relu" or "tanh" for the hidden layers.
+    init, bias_init: initializer specs ("uniform:1.0", "normal:1.0", ...).
+    rate: the fraction Dropout drops (TF1's 1 - keep_prob, a number, where
+      legacy feeds a keep_prob tensor); 0 builds no Dropout layer.
+    dropout_layers: "hidden" (after each hidden layer), "input_hidden" (the
+      input image too) or "all" (the logits too).
+
+  Returns:
+    the model, images [batch, 784] -> logits [batch, 10].
   """
   weights_spec = hp.parse_init(init, hp.WEIGHT_INITS)
   bias_spec = hp.parse_init(bias_init, hp.BIAS_INITS)
   names = hp.layer_names(len(hidden_units))
   model = MLP([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X")], name="mlp")
-  if keep_prob < 1 and dropout_layers == "input_hidden":
-    model.add(keras.layers.Dropout(rate=1 - keep_prob, name="input_dropout"))
+  if rate > 0 and dropout_layers == "input_hidden":
+    model.add(keras.layers.Dropout(rate=rate, name="input_dropout"))
   for name, units in zip(names, (*hidden_units, hp.NUM_CLASSES)):
     is_logits = name == names[-1]
     model.add(keras.layers.Dense(
         units, activation=None if is_logits else activation,
         kernel_initializer=initializer(weights_spec),
         bias_initializer=initializer(bias_spec), name=name))
-    if keep_prob < 1 and (not is_logits or dropout_layers == "all"):
-      model.add(keras.layers.Dropout(rate=1 - keep_prob, name=f"{name}_dropout"))
+    if rate > 0 and (not is_logits or dropout_layers == "all"):
+      model.add(keras.layers.Dropout(rate=rate, name=f"{name}_dropout"))
   return model
 
 
@@ -83,3 +92,14 @@ def training(optimizer="gd", learning_rate=1.0, beta1=0.9, beta2=0.999,
 def evaluation():
   """Fraction of examples whose argmax(logits) is the one-hot label."""
   return keras.metrics.CategoricalAccuracy(name="accuracy")
+
+
+def plain_model(model: keras.Model) -> keras.Sequential:
+  """The model's layers as a plain keras.Sequential of the same name.
+
+  What a .keras file holds: it loads with keras.saving.load_model alone,
+  without this project's MLP class (whose only addition is a training-time
+  check).
+  """
+  return keras.Sequential([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X"),
+                           *model.layers], name=model.name)

@@ -1,12 +1,13 @@
 """Trains and evaluates the homework MLP the TF2 way: tf.data, compile, fit.
 
 Name for name with legacy/train.py; prints the same summary lines.
-Checkpoints (--checkpoint_dir) use tf.train.Checkpoint and
-tf.train.CheckpointManager, TensorBoard scalars (--logdir) tf.summary.
+Checkpoints (--checkpoint_dir, checkpoints.py) use tf.train.Checkpoint and
+tf.train.CheckpointManager, TensorBoard scalars (--logdir, summaries.py)
+tf.summary.
 """
 
+import contextlib
 import dataclasses
-import os
 import secrets
 import sys
 from typing import Dict, List, Optional
@@ -15,13 +16,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import checkpoints
 from common import console
 from common import errors
+from common import files
 from common import hparams as hp
 from common import input_data
-from common import summaries
+from modern import checkpoints
 from modern import mlp
+from modern import summaries
 
 
 @dataclasses.dataclass
@@ -73,99 +75,6 @@ class EpochSummary(keras.callbacks.Callback):
     self.print_fn(console.epoch_line(epoch + 1, logs["loss"]))
 
 
-class Checkpoints:
-  """The model's checkpoints in --checkpoint_dir (tf.train.CheckpointManager).
-
-  Holds the model's weights, its optimizer (slots, step counter, learning
-  rate), each Dropout layer's SeedGenerator state (Keras layers do not
-  track it for tf.train.Checkpoint) and `training_state`: the JSON of a
-  common.checkpoints.TrainingState.
-  """
-
-  def __init__(self, checkpoint_dir: str, model: keras.Model):
-    self.directory = checkpoint_dir
-    # The slots exist once the optimizer is built: a restore needs them now.
-    model.optimizer.build(model.trainable_variables)
-    self.state = tf.Variable("", trainable=False, name="training_state")
-    self.checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=model.optimizer,
-        dropout_seeds={layer.name: layer.seed_generator.state
-                       for layer in model.layers
-                       if isinstance(layer, keras.layers.Dropout)},
-        training_state=self.state)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, checkpoint_dir, max_to_keep=checkpoints.KEEP)
-
-  def restore(self) -> Optional[checkpoints.TrainingState]:
-    """Restores the latest checkpoint, if any; returns its TrainingState."""
-    path = checkpoints.latest_checkpoint(self.directory)
-    if path is None:
-      return None
-    try:
-      # Every variable here must get a value, and every value a variable.
-      self.checkpoint.restore(path).assert_consumed()
-      return checkpoints.TrainingState.from_json(self.state.numpy())
-    except Exception as e:  # pylint: disable=broad-except
-      # Whatever fails here, a file is damaged (TF raises OpErrors,
-      # ValueError, even IndexError for a file cut short).
-      raise checkpoints.restore_failed(path, e) from None
-
-  def save(self, state: checkpoints.TrainingState) -> None:
-    """Saves checkpoint `state.epoch`; the pointer names it once it is complete."""
-    with checkpoints.uninterrupted():
-      self.state.assign(state.to_json())
-      # Write callbacks run once the files are in place, before the manager
-      # moves its pointer (atomically) and deletes old checkpoints.
-      fault = tf.train.CheckpointOptions(experimental_write_callbacks=[
-          lambda: checkpoints.fault_point(state.epoch)])
-      self.manager.save(checkpoint_number=state.epoch, options=fault)
-
-
-class CheckpointEveryEpoch(keras.callbacks.Callback):
-  """Saves a checkpoint at every epoch end, after EpochSummary's line."""
-
-  def __init__(self, checkpointer: Checkpoints, summary: EpochSummary):
-    super().__init__()
-    self.checkpointer = checkpointer
-    self.summary = summary
-
-  def on_epoch_end(self, epoch, logs=None):
-    self.checkpointer.save(
-        checkpoints.TrainingState(epoch + 1, list(self.summary.epoch_costs)))
-
-
-class ScalarSummaries(keras.callbacks.Callback):
-  """Writes legacy's TensorBoard scalars with tf.summary (common/summaries.py).
-
-  The stock keras.callbacks.TensorBoard names them otherwise
-  ("epoch_loss"); these tags overlay a legacy run's.
-  """
-
-  def __init__(self, logdir: str, training_epochs: int):
-    super().__init__()
-    self.writer = tf.summary.create_file_writer(logdir)
-    self.training_epochs = training_epochs
-    self.write_accuracy = True
-
-  def write(self, tag: str, value: float, step: int) -> None:
-    with self.writer.as_default():
-      tf.summary.scalar(tag, value, step=step)
-    self.writer.flush()
-
-  def on_epoch_end(self, epoch, logs=None):
-    self.write(summaries.COST_TAG, logs["loss"], epoch + 1)
-
-  def on_test_end(self, logs=None):  # model.evaluate on the test set
-    if self.write_accuracy:
-      self.write(summaries.ACCURACY_TAG, logs["accuracy"], self.training_epochs)
-
-
-# The images modern asks read_data_sets for (common/cli.py): uint8 take a
-# quarter of float32's memory (43 MB for the training set, not 172 MB) and
-# are scaled batch by batch in the input pipeline, as keras.io's examples do.
-IMAGE_DTYPE = np.uint8
-
-
 def to_float(images):
   """Pixels as float32 in [0, 1]; uint8 ones scaled as read_data_sets scales.
 
@@ -215,9 +124,9 @@ def build_model(hparams: hp.HParams,
   """The compiled model for `hparams`; seeds everything first if asked."""
   if hparams.seed is not None:
     keras.utils.set_random_seed(hparams.seed)
-  keep_prob = hparams.keep_prob
   model = mlp.inference(hparams.hidden_units, hparams.activation, hparams.init,
-                        hparams.bias_init, keep_prob, hparams.dropout_layers)
+                        hparams.bias_init, 1 - hparams.keep_prob,
+                        hparams.dropout_layers)
   model.compile(optimizer=mlp.training(hparams.optimizer, hparams.learning_rate,
                                        hparams.beta1, hparams.beta2,
                                        hparams.epsilon),
@@ -233,23 +142,17 @@ def model_weights(model: keras.Model) -> Dict[str, np.ndarray]:
           for v in model.trainable_variables}
 
 
-def save_model(model: keras.Model, save_path: str) -> None:
-  """Writes a .keras file atomically: a crash never leaves half a model."""
-  directory, name = os.path.split(save_path)
-  tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp.keras")
-  # A plain keras.Sequential over the trained layers, so that the file loads
-  # with keras.saving.load_model alone, without this project's mlp.MLP (whose
-  # only addition is a training-time check).
-  plain = keras.Sequential([keras.Input(shape=(hp.IMAGE_PIXELS,), name="X"),
-                            *model.layers], name=model.name)
-  plain.compile(optimizer=model.optimizer, loss=model.loss,
-                metrics=[mlp.evaluation()])
+@contextlib.contextmanager
+def non_finite_cost_as_error(model: keras.Model, summary: EpochSummary):
+  """mlp.MLP's in-step check, raised as legacy raises it: epoch and step."""
   try:
-    plain.save(tmp)
-    os.replace(tmp, save_path)
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+    yield
+  except tf.errors.InvalidArgumentError as e:
+    if mlp.NON_FINITE_COST not in e.message:
+      raise
+    # The failing step was applied, so the optimizer has counted it.
+    step = int(model.optimizer.iterations) - summary.epoch_start_step
+    raise errors.NonFiniteCostError(summary.epoch, step) from None
 
 
 def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
@@ -259,51 +162,41 @@ def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
   """Trains for `hparams.training_epochs` epochs, printing legacy's lines.
 
   With `checkpoint_dir`, first resumes from the checkpoint there if any, and
-  saves one at every epoch end (common/checkpoints.py); with `logdir`,
-  writes the TensorBoard scalars of common/summaries.py.
+  saves one at every epoch end (checkpoints.py); with `logdir`, writes the
+  TensorBoard scalars (summaries.py).
   """
-  if save_path and not save_path.endswith(".keras"):  # before, not after, training
-    raise errors.UserError(f"--save_path {save_path} must end in .keras "
-                           "(Keras' model file format)")
+  # Check the outputs (before, not after, training), and take the seed a
+  # checkpoint_dir keeps.
+  if save_path:
+    checkpoints.check_keras_path(save_path, "--save_path")
   if logdir:
-    checkpoints.writable_directory(logdir, "--logdir")
-  if checkpoint_dir:
-    # A run without --seed gets one there: the batch order of a resumed run
-    # must continue the interrupted run's.
-    seed = checkpoints.prepare_directory(checkpoint_dir, "modern", hparams)
-    hparams = dataclasses.replace(hparams, seed=seed)
+    files.writable_directory(logdir, "--logdir")
+  hparams = checkpoints.prepare(checkpoint_dir, hparams)
+
+  # Build and compile the model: inference, loss, training and evaluation.
   train = data_sets.train
   steps = train.num_examples // hparams.batch_size
   model = build_model(hparams, steps)
-  checkpointer = Checkpoints(checkpoint_dir, model) if checkpoint_dir else None
-  state = checkpoints.TrainingState()
-  restored = checkpointer.restore() if checkpointer else None
-  if restored:
-    checkpoints.check_epochs(checkpoint_dir, restored, hparams.training_epochs)
-    state = restored
+  checkpointer = (checkpoints.Checkpoints(checkpoint_dir, model)
+                  if checkpoint_dir else None)
 
+  # Restore the last checkpoint if any; then the callbacks: Keras' own epoch
+  # line, the summary line under it, the checkpoint and the TensorBoard
+  # scalar, in legacy's order.
+  state = checkpoints.resume(checkpointer, hparams)
   summary = EpochSummary(print_fn, state.epoch_costs)
-  # Keras' own epoch line first, then the summary line under it, then the
-  # checkpoint and the TensorBoard scalar, as legacy.
+  scalars = summaries.Summaries(logdir, state, hparams.training_epochs,
+                                resumed=state.epoch > 0)
   callbacks = [keras.callbacks.ProgbarLogger(), summary]
   if checkpointer:
-    callbacks.append(CheckpointEveryEpoch(checkpointer, summary))
-  scalars = None
-  if logdir:
-    accuracy_logged, missing = False, []
-    if restored:  # append to the interrupted run's events, never repeat them
-      accuracy_logged = hparams.training_epochs in summaries.logged_steps(
-          logdir, summaries.ACCURACY_TAG)
-      missing = summaries.missing_costs(logdir, state.epoch_costs)
-    scalars = ScalarSummaries(logdir, hparams.training_epochs)
-    scalars.write_accuracy = not accuracy_logged
-    for epoch, cost in missing:
-      scalars.write(summaries.COST_TAG, cost, epoch)
-    callbacks.append(scalars)
-  # The batch order: drawn from the seed and the epoch (make_dataset).
-  data_seed = hparams.seed if hparams.seed is not None else secrets.randbelow(2**31)
+    callbacks.append(checkpoints.CheckpointEveryEpoch(checkpointer, summary))
+  callbacks.append(scalars)
+
+  # The training loop: fit over the epochs still to go, the batch order
+  # drawn from the seed and the epoch (make_dataset).
   if state.epoch < hparams.training_epochs:
-    try:
+    data_seed = hparams.seed if hparams.seed is not None else secrets.randbelow(2**31)
+    with non_finite_cost_as_error(model, summary):
       model.fit(make_dataset(train, hparams.batch_size, data_seed,
                              hparams.training_epochs, state.epoch),
                 epochs=hparams.training_epochs, initial_epoch=state.epoch,
@@ -311,20 +204,14 @@ def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
                 # The progress bar on a terminal, one line per epoch otherwise.
                 verbose=1 if sys.stdout.isatty() else 2,
                 shuffle=False)  # the dataset orders itself
-    except tf.errors.InvalidArgumentError as e:
-      if mlp.NON_FINITE_COST not in e.message:
-        raise
-      # The failing step was applied, so the optimizer has counted it.
-      step = int(model.optimizer.iterations) - summary.epoch_start_step
-      raise errors.NonFiniteCostError(summary.epoch, step) from None
 
+  # Evaluate on the whole test set (Dropout is off outside training).
   test = data_sets.test
   _, accuracy = model.evaluate(to_float(test.images), test.labels,
                                batch_size=test.num_examples, verbose=0,
-                               callbacks=[scalars] if scalars else None)
+                               callbacks=[scalars])
   print_fn(console.accuracy_line(accuracy))
-  if scalars:
-    scalars.writer.close()
+  scalars.close()
   if save_path:
-    save_model(model, save_path)
+    checkpoints.save_model(model, save_path)
   return TrainingResult(summary.epoch_costs, float(accuracy), model_weights(model))

@@ -23,17 +23,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import checkpoints
+from common import checkpoint_dir as checkpoints
 from common import errors
 from common import hparams as hp
 from common import input_data
+from legacy import checkpoints as legacy_checkpoints
 from legacy import train as legacy_train
-from modern import train as modern_train
+from migration.ports import PORTS
 from conftest import REPO_ROOT
 from conftest import closed_port_url
 from test_download import run_python_without_write_privilege
 
-PORTS = {"legacy": legacy_train, "modern": modern_train}
 SEED = 5
 
 
@@ -260,7 +260,7 @@ def test_legacy_dropout_replay_draws_what_the_steps_drew():
       sess.run(noise, feed_dict=feed)
 
   def by_replay(sess, model, feed, noise):
-    legacy_train.replay_dropout(sess, model, steps, batch_size)
+    legacy_checkpoints.replay_dropout(sess, model.graph, steps, batch_size)
 
   expected = masks_after(by_steps)
   replayed = masks_after(by_replay)

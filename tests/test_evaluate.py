@@ -1,4 +1,4 @@
-"""Tests of issue 7's evaluation and migration commands.
+"""Tests of the evaluation and migration commands.
 
   legacy.evaluate            a legacy TF1 checkpoint -> `Accuracy: ...`
   modern.evaluate            a .keras file -> `Accuracy: ...`
@@ -11,7 +11,7 @@ activation must come through, and Adam, so that the checkpoint holds
 optimizer slots the migration must leave behind. What the commands print is
 checked against the files themselves (tf.train.load_checkpoint, a numpy
 forward pass, the test labels); the legacy -> Keras names are written out
-below, not taken from modern/migrate_checkpoint.py.
+below, not taken from migration/names.py.
 """
 
 import concurrent.futures
@@ -29,11 +29,14 @@ import pytest
 import tensorflow as tf
 
 from common import errors
+from common import evaluation
 from common import input_data
-from common import saved_models
+from legacy import checkpoints as legacy_checkpoints
 from legacy import evaluate as legacy_evaluate
+from migration import migrate_checkpoint
+from migration import names
+from modern import checkpoints as modern_checkpoints
 from modern import evaluate as modern_evaluate
-from modern import migrate_checkpoint
 from conftest import run_module
 
 v1 = tf.compat.v1
@@ -228,7 +231,7 @@ def test_legacy_evaluate_reads_a_directorys_latest_checkpoint(runs, mnist_test):
 
 
 def test_the_activation_comes_from_the_flag_or_the_runs_record(runs, tmp_path):
-  read = saved_models.read_mlp_checkpoint
+  read = legacy_checkpoints.read_mlp_checkpoint
   assert read(runs["run_dir"]).activation == "tanh"  # from hparams.json
   assert read(runs["run_dir"], "tanh").activation == "tanh"
   with pytest.raises(errors.UserError, match="says it used tanh: leave --activation out"):
@@ -301,27 +304,27 @@ def test_migrated_predictions_equal_legacy_on_the_whole_test_set(runs, mnist_tes
 def test_name_map_is_the_documented_table():
   expected = {legacy: f"{layer}/{attribute}"
               for legacy, layer, attribute in LEGACY_TO_KERAS}
-  assert migrate_checkpoint.name_map((64, 32, 64)) == expected
+  assert names.name_map((64, 32, 64)) == expected
 
 
 def test_migrate_overwrites_atomically_and_refuses_an_unwritable_path(tmp_path):
-  checkpoint = saved_models.read_mlp_checkpoint(
+  checkpoint = legacy_checkpoints.read_mlp_checkpoint(
       write_checkpoint(tmp_path / "tiny", tiny_mlp_variables()))
   model = migrate_checkpoint.build_model(checkpoint)
   # A directory where the file should go: the rename fails, nothing is left.
   blocked = tmp_path / "out" / "model.keras"
   blocked.mkdir(parents=True)
   with pytest.raises(errors.UserError, match="cannot write"):
-    migrate_checkpoint.save_model(model, str(blocked))
+    modern_checkpoints.save_model(model, str(blocked))
   assert os.listdir(tmp_path / "out") == ["model.keras"]
   assert os.listdir(blocked) == []
   with pytest.raises(errors.UserError, match=r"\.keras"):
-    migrate_checkpoint.save_model(model, str(tmp_path / "out" / "model.h5"))
+    modern_checkpoints.save_model(model, str(tmp_path / "out" / "model.h5"))
   assert os.listdir(tmp_path / "out") == ["model.keras"]
   # An existing file is replaced whole.
   target = tmp_path / "model.keras"
   target.write_text("an older model")
-  migrate_checkpoint.save_model(model, str(target))
+  modern_checkpoints.save_model(model, str(target))
   assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.keras", "out",
                                           "tiny.data-00000-of-00001",
                                           "tiny.index", "tiny.meta"]
@@ -433,7 +436,7 @@ def test_a_bad_checkpoint_is_one_user_error_in_both_readers(
   path, expected = bad_checkpoints[case]
   for read in (lambda: legacy_evaluate.evaluate(path, mnist_test),
                lambda: migrate_checkpoint.build_model(
-                   saved_models.read_mlp_checkpoint(path))):
+                   legacy_checkpoints.read_mlp_checkpoint(path))):
     with pytest.raises(errors.UserError) as raised:
       read()
     message = str(raised.value)
@@ -473,13 +476,13 @@ def test_a_bad_keras_file_is_one_user_error(case, bad_models, mnist_test):
 
 
 def test_an_index_past_the_test_set_is_a_user_error(mnist_test):
-  assert saved_models.predict_indices(["0", "9999", "7"], mnist_test) == [0, 9999, 7]
-  assert saved_models.predict_indices(None, mnist_test) == []
+  assert evaluation.predict_indices(["0", "9999", "7"], mnist_test) == [0, 9999, 7]
+  assert evaluation.predict_indices(None, mnist_test) == []
   with pytest.raises(errors.UserError, match=r"--predict index 10000 is out of "
                      r"range: the test set has 10000 images, 0\.\.9999"):
-    saved_models.predict_indices(["7", "10000"], mnist_test)
+    evaluation.predict_indices(["7", "10000"], mnist_test)
 
 
 def test_prediction_line_format():
-  assert saved_models.prediction_line(7, 9, 4) == "test[7]: predicted 9, label 4"
-  assert PREDICTION_LINE.match(saved_models.prediction_line(9999, 0, 0))
+  assert evaluation.prediction_line(7, 9, 4) == "test[7]: predicted 9, label 4"
+  assert PREDICTION_LINE.match(evaluation.prediction_line(9999, 0, 0))

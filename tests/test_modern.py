@@ -24,6 +24,7 @@ from common import errors
 from common import hparams as hp
 from common import input_data
 from modern import mlp
+from modern import port
 from modern import train
 from conftest import REPO_ROOT
 from conftest import run_module
@@ -194,7 +195,7 @@ def batch(mnist):
 ])
 def test_layers_sizes_activations_and_dropout(keep_prob, dropout_layers,
                                               dropout_after):
-  model = mlp.inference((256, 128, 256), keep_prob=keep_prob,
+  model = mlp.inference((256, 128, 256), rate=1 - keep_prob,
                         dropout_layers=dropout_layers)
   expected = [("Dropout", None)] if "input" in dropout_after else []
   for name in LAYERS:
@@ -226,7 +227,7 @@ def test_other_activations_reach_the_hidden_layers_only(activation):
 def test_forward_pass_matches_numpy_and_dropout_acts_only_in_training(batch):
   images, _ = batch
   keras.utils.set_random_seed(1)
-  model = mlp.inference((256, 128, 256), keep_prob=0.7, dropout_layers="all")
+  model = mlp.inference((256, 128, 256), rate=1 - 0.7, dropout_layers="all")
   expected = np_forward(dense_params(model), images)[-1]
   assert_allclose(model(images, training=False).numpy(), expected,
                   rtol=1e-4, atol=1e-4)
@@ -369,7 +370,7 @@ def test_optimizer_steps_match_numpy(case, steps, batch):
   hparams = OPTIMIZER_CASES[case]
   images, labels = batch
   keras.utils.set_random_seed(3)
-  model = mlp.inference(hparams.hidden_units)  # keep_prob 1: no dropout
+  model = mlp.inference(hparams.hidden_units)  # rate 0: no dropout
   optimizer = mlp.training(hparams.optimizer, hparams.learning_rate,
                            hparams.beta1, hparams.beta2, hparams.epsilon)
   cost_fn = mlp.loss()
@@ -479,7 +480,7 @@ def test_epoch_cost_is_the_mean_over_the_epochs_batches(mnist):
 @pytest.fixture(scope="module")
 def pixels(data_dir):
   """MNIST as the make targets read it for modern: uint8 images."""
-  return input_data.read_data_sets(data_dir, one_hot=True, dtype=train.IMAGE_DTYPE)
+  return input_data.read_data_sets(data_dir, one_hot=True, dtype=port.PORT.image_dtype)
 
 
 def test_uint8_images_scale_to_the_float32_data_sets_bit_for_bit(pixels, mnist):
@@ -496,7 +497,7 @@ def test_uint8_images_scale_to_the_float32_data_sets_bit_for_bit(pixels, mnist):
 
 def test_uint8_and_float32_data_sets_train_the_same_run(pixels, mnist):
   """The make targets train modern on uint8 images (cli asks for
-  train.IMAGE_DTYPE); the parity suite and the sweeps hand it float32 ones.
+  port.PORT.image_dtype); the parity suite and the sweeps hand it float32 ones.
   Both must be the same run: same lines, same weights to the last bit."""
   hparams = dataclasses.replace(hp.SCRIPTS["hw05"], training_epochs=2, seed=5)
   runs = [run_captured(hparams, small_data_sets(data_sets, train_size=400))
@@ -671,7 +672,7 @@ def test_save_path_without_keras_suffix_exits_2_and_writes_nothing(command_runs)
 
 # "`code` [file#L12](file#L12)": the code the guide quotes, then its line(s).
 QUOTED_LINK = re.compile(
-    r"`([^`]+)`\s*\[[^\]]*\]\(((?:legacy|modern|common)/[\w/.]+)#L(\d+)(?:-L(\d+))?\)")
+    r"`([^`]+)`\s*\[[^\]]*\]\(((?:legacy|modern|common|migration)/[\w/.]+)#L(\d+)(?:-L(\d+))?\)")
 
 
 def test_migration_guide_links_point_at_the_code_they_quote():

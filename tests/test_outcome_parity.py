@@ -18,9 +18,10 @@ a run pass. Only `make parity` runs this module (pytest -m parity -s), and
 prints the table of all runs.
 
 Speed: the runs go to worker processes, one per core, each limited to one
-TensorFlow thread (tests/parity_utils.py says why). A run's result depends
-on the thread count (float32 sums split differently, then chaos), so a seed
-here need not reproduce the accuracy of the same seed on the command line.
+TensorFlow thread (experiments/runner.py says why), as the commands' default
+--threads=1: on the same kind of CPU a seed here gives what the same seed
+gives on the command line (on another kind, TF's kernels round differently
+and only the distributions compare).
 
 Environment variables reduce the configuration, only to try the plumbing
 quickly (the statistics then mean nothing); unset, the real one runs:
@@ -30,6 +31,7 @@ quickly (the statistics then mean nothing); unset, the real one runs:
   PARITY_WORKERS      runs at a time (default: one per available core)
 """
 
+import concurrent.futures
 import os
 import statistics
 
@@ -37,7 +39,7 @@ import pytest
 from scipy import stats
 
 from common import hparams as hp
-import parity_utils as pu
+from experiments import runner
 
 pytestmark = pytest.mark.parity
 
@@ -65,35 +67,38 @@ def describe_configuration(script):
 
 
 def worker_count():
-  return _env_int("PARITY_WORKERS") or pu.cpu_count()
+  return _env_int("PARITY_WORKERS") or runner.cpu_count()
 
 
 @pytest.fixture(scope="module")
 def pool():
   """One pool for both tests: the workers import TensorFlow once."""
-  with pu.worker_pool(worker_count()) as executor:
+  with runner.worker_pool(worker_count()) as executor:
     yield executor
 
 
 def run_both_ports(pool, script, seeds, data_dir):
   """{port: [accuracy per seed]} from whole training runs, printing progress."""
   seeds = seeds[:_env_int("PARITY_SEEDS") or len(seeds)]
+  scale = runner.Scale(training_epochs=_env_int("PARITY_EPOCHS"),
+                       train_limit=_env_int("PARITY_TRAIN_LIMIT"))
+  # The script's defaults, as `python -m PORT.SCRIPT --seed N` trains them.
+  config = runner.Config(f"{script} as shipped", script)
   # Modern runs are the longer ones: started first, they leave no long
   # run alone at the end.
-  runs = [pu.Run(port, script, seed)
-          for port in reversed(PORTS) for seed in seeds]
-  def report(outcome):
-    run = outcome.run
-    print(f"  {run.script} {run.port} seed {run.seed}: "
-          f"{outcome.accuracy:.4f} ({outcome.seconds:.0f} s)", flush=True)
+  runs = config.runs(list(reversed(PORTS)), seeds, scale)
   print(f"\n{script}: {len(runs)} runs, {worker_count()} at a time; "
         f"{describe_configuration(script)}", flush=True)
-  outcomes = pu.train_many(pool, runs, data_dir,
-                           training_epochs=_env_int("PARITY_EPOCHS"),
-                           train_limit=_env_int("PARITY_TRAIN_LIMIT"),
-                           report=report)
-  return seeds, {port: [outcomes[pu.Run(port, script, seed)].accuracy
-                        for seed in seeds] for port in PORTS}
+  futures = [pool.submit(runner.train_once, run, data_dir) for run in runs]
+  records = {}
+  for future in concurrent.futures.as_completed(futures):
+    record = future.result()
+    assert record["error"] is None, record["error"]  # no run may diverge
+    print(f"  {script} {record['port']} seed {record['hparams']['seed']}: "
+          f"{record['accuracy']:.4f} ({record['seconds']:.0f} s)", flush=True)
+    records[record["key"]] = record
+  return seeds, {port: [r["accuracy"] for r in config.records(port, seeds, records, scale)]
+                 for port in PORTS}
 
 
 def print_table(title, rows):

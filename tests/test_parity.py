@@ -2,7 +2,7 @@
 
 Both ports run in this one process: each legacy graph in its own tf.Graph
 and Session, Keras eagerly, under TensorFlow's default determinism setting.
-Weights move between them by name (tests/parity_utils.py); from identical
+Weights move between them by name (migration/transplant.py); from identical
 weights and batches, forward pass, loss, gradient-descent and Adam updates
 (with Adam's slots and bias correction) must agree to float32 rounding.
 Dropout masks cannot match (stateful vs stateless RNG), so dropout is
@@ -22,7 +22,9 @@ from common import hparams as hp
 from common import input_data
 from legacy import train as legacy_train
 from modern import train as modern_train
-import parity_utils as pu
+from experiments import runner
+from migration import names as migration_names
+from migration import transplant
 
 v1 = tf.compat.v1
 
@@ -84,7 +86,7 @@ class LegacySession:
     return legacy_train.model_weights(self.sess, self.model)
 
   def values(self, names):
-    return pu.legacy_values(self.sess, names)
+    return transplant.legacy_values(self.sess, names)
 
   def train_step(self, images, labels):
     """One optimizer step; returns the batch's cost before the step."""
@@ -96,12 +98,12 @@ class LegacySession:
 def keras_twin(legacy, hparams):
   """The Keras model for `hparams` holding `legacy`'s current weights."""
   model = modern_train.build_model(hparams)
-  pu.set_keras_weights(model, legacy.weights())
+  transplant.set_keras_weights(model, legacy.weights())
   return model
 
 
 def assert_same_weights(legacy_weights, model, err_msg=""):
-  keras_weights = pu.keras_weights(model)
+  keras_weights = transplant.keras_weights(model)
   assert set(keras_weights) == set(legacy_weights)
   for name, expected in legacy_weights.items():
     assert_allclose(keras_weights[name], expected, rtol=1e-5, atol=1e-6,
@@ -124,7 +126,7 @@ def test_initial_weights_come_from_the_same_distributions(script, bias_init):
   hparams = script_hparams(script, **({"bias_init": bias_init} if bias_init else {}))
   with LegacySession(hparams) as legacy:
     legacy_weights = legacy.weights()
-  keras_weights = pu.keras_weights(modern_train.build_model(hparams))
+  keras_weights = transplant.keras_weights(modern_train.build_model(hparams))
   assert set(keras_weights) == set(legacy_weights)
   for name, legacy_values in legacy_weights.items():
     assert keras_weights[name].shape == legacy_values.shape, name
@@ -163,10 +165,10 @@ def test_one_gradient_descent_step_gives_the_same_weights(data_sets):
 def sync_adam_state(legacy, model):
   """Copies legacy's weights and Adam slots (m, v) into the Keras model."""
   weights = legacy.weights()
-  pu.set_keras_weights(model, weights)
+  transplant.set_keras_weights(model, weights)
   slots = legacy.values([f"{n}/Adam{s}" for n in weights for s in ("", "_1")])
   for name in weights:
-    m, v = pu.keras_adam_slots(model.optimizer, pu.keras_variable(model, name))
+    m, v = transplant.keras_adam_slots(model.optimizer, transplant.keras_variable(model, name))
     m.assign(slots[f"{name}/Adam"])
     v.assign(slots[f"{name}/Adam_1"])
 
@@ -180,7 +182,7 @@ def assert_same_adam_state(legacy, model, step):
                          for s in ("", "_1")])
   optimizer = model.optimizer
   for name in legacy_weights:
-    m, v = pu.keras_adam_slots(optimizer, pu.keras_variable(model, name))
+    m, v = transplant.keras_adam_slots(optimizer, transplant.keras_variable(model, name))
     assert_allclose(m.numpy(), slots[f"{name}/Adam"], rtol=1e-5, atol=1e-6,
                     err_msg=f"m of {name} after step {step}")
     # v is a squared gradient times 1 - beta2, often 1e-6 and less: an
@@ -228,7 +230,7 @@ def test_adam_steps_give_the_same_weights_slots_and_bias_correction(data_sets):
 
 @pytest.mark.parametrize("script", ["hw04", "hw05"])
 def test_first_ten_steps_give_the_same_losses(script, data_sets):
-  """Ten steps, not more: the dynamics are chaotic (../shared/SEED.md). Two
+  """Ten steps, not more: the dynamics are chaotic (docs/original-scripts.md). Two
   correct implementations agree to float32 rounding (1e-7) at first, then
   drift apart about 1.5x a step: 1e-7 * 1.5 ** 10 is still 6e-6, but after
   some 50 steps their losses differ in the first digit. Over whole runs only
@@ -335,14 +337,14 @@ def test_dropout_semantics(port, dropout_layers, eval_images):
 
 def legacy_test_accuracy(hparams, weights, test):
   with LegacySession(hparams) as legacy:
-    pu.set_legacy_weights(legacy.sess, weights)
+    transplant.set_legacy_weights(legacy.sess, weights)
     return float(legacy.sess.run(legacy.model.accuracy,
                                  feed_dict=legacy.feed(test.images, test.labels)))
 
 
 def keras_test_accuracy(hparams, weights, test):
   model = modern_train.build_model(hparams)
-  pu.set_keras_weights(model, weights)
+  transplant.set_keras_weights(model, weights)
   _, accuracy = model.evaluate(test.images, test.labels,
                                batch_size=test.num_examples, verbose=0)
   return accuracy
@@ -352,7 +354,7 @@ def keras_test_accuracy(hparams, weights, test):
 def test_legacy_trained_weights_give_the_same_accuracy_in_keras(script, data_sets):
   hparams = script_hparams(script, training_epochs=1, train_limit=TRAIN_LIMIT)
   result = legacy_train.run_training(
-      hparams, pu.fresh_data_sets(data_sets, SEED), print_fn=pu.silent)
+      hparams, runner.fresh_data_sets(data_sets, SEED), print_fn=lambda line: None)
   accuracy = keras_test_accuracy(hparams, result.weights, data_sets.test)
   assert accuracy == result.accuracy
 
@@ -361,7 +363,7 @@ def test_legacy_trained_weights_give_the_same_accuracy_in_keras(script, data_set
 def test_keras_trained_weights_give_the_same_accuracy_in_legacy(script, data_sets):
   hparams = script_hparams(script, training_epochs=1, train_limit=TRAIN_LIMIT)
   result = modern_train.run_training(
-      hparams, pu.fresh_data_sets(data_sets, SEED), print_fn=pu.silent)
-  weights = {pu.legacy_name(path): value for path, value in result.weights.items()}
+      hparams, runner.fresh_data_sets(data_sets, SEED), print_fn=lambda line: None)
+  weights = {migration_names.legacy_name(path): value for path, value in result.weights.items()}
   accuracy = legacy_test_accuracy(hparams, weights, data_sets.test)
   assert accuracy == result.accuracy

@@ -22,11 +22,9 @@ from common import errors
 from common import hparams as hp
 from common import input_data
 from common import summaries
-from legacy import train as legacy_train
-from modern import train as modern_train
+from migration.ports import PORTS
 from conftest import run_module
 
-PORTS = {"legacy": legacy_train, "modern": modern_train}
 SEED = 3
 EPOCH_LINE = re.compile(r"^Epoch: (\d{4}) cost = (\d+\.\d{9})$")
 ACCURACY_LINE = re.compile(r"^Accuracy: (\S+)$")

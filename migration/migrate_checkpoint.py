@@ -1,0 +1,88 @@
+"""Migrates a legacy TF1 checkpoint into a Keras .keras model.
+
+  python -m modern.migrate_checkpoint --checkpoint /tmp/hw05
+                                      --save_path /tmp/hw05.keras
+                                      [--activation tanh]
+
+Keras 3 cannot read a TF1 checkpoint, and a tf.compat.v1.train.Saver handed
+Keras 3 variables writes and reads a useless single key. So the checkpoint is
+read by variable name (tf.train.load_checkpoint, legacy/checkpoints.py),
+each name is mapped to its Keras variable (names.py), and the value is
+assigned to it.
+
+--checkpoint is the prefix a legacy run's --save_path wrote, or a directory
+with a `checkpoint` state file (its latest checkpoint). The layer sizes come
+from the variable shapes; the activation, which a checkpoint does not hold,
+from --activation or the run's hparams.json beside it (a --checkpoint_dir
+run keeps one; the two must agree), else sigmoid (the scripts'). The model
+written is the plain keras.Sequential that modern's --save_path writes
+(layers hidden1 .. softmax_linear), without Dropout layers (they act only in
+training) and without an optimizer: the checkpoint's optimizer slots are not
+migrated. It loads with keras.saving.load_model(path, safe_mode=True),
+without this project's code, and is written atomically: a failure leaves
+nothing behind.
+"""
+
+from absl import flags
+
+from common import cli
+from common import flags as common_flags
+from common import hparams as hp
+from legacy import evaluate as legacy_evaluate
+from modern import port as modern_port
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  legacy_evaluate.define_checkpoint_flags()
+  flags.DEFINE_string("save_path", None,
+                      "Write the Keras model here: a .keras file, replaced "
+                      "only once complete.")
+  flags.mark_flag_as_required("save_path")
+  flags.register_validator(
+      "save_path", modern_port.is_keras_path,
+      message="--save_path must end in .keras (Keras' model file format)")
+  flags.register_validator("save_path", common_flags.in_existing_directory,
+                           message="--save_path must be in an existing directory")
+  common_flags.make_key_flags(__name__)
+
+
+def build_model(checkpoint):
+  """The plain keras.Sequential of the checkpoint's MLP, holding its values.
+
+  `checkpoint` is a legacy.checkpoints.MlpCheckpoint. The layers are
+  modern's own (mlp.inference, without dropout), wrapped as modern's
+  --save_path wraps them, so that the file needs no project code.
+  """
+  # pylint: disable=g-import-not-at-top
+  from migration import names
+  from modern import mlp
+  model = mlp.plain_model(mlp.inference(checkpoint.hidden_units,
+                                        checkpoint.activation))
+  # variable.path is unique, variable.name is only "kernel" or "bias".
+  variables = {v.path.removeprefix(f"{model.name}/"): v for v in model.weights}
+  mapping = names.name_map(checkpoint.hidden_units)
+  if sorted(mapping.values()) != sorted(variables):  # none may keep its initial value
+    raise RuntimeError(f"the name map {mapping} does not cover the model's "
+                       f"variables {sorted(variables)}")
+  for legacy_name, keras_path in mapping.items():
+    variables[keras_path].assign(checkpoint.values[legacy_name])
+  return model
+
+
+def main() -> None:
+  # Imported here: the command imports TensorFlow quietly first.
+  from legacy import checkpoints as legacy_checkpoints  # pylint: disable=g-import-not-at-top
+  from modern import checkpoints as modern_checkpoints  # pylint: disable=g-import-not-at-top
+  checkpoint = legacy_checkpoints.read_mlp_checkpoint(FLAGS.checkpoint,
+                                                      FLAGS.activation)
+  model = build_model(checkpoint)
+  modern_checkpoints.save_model(model, FLAGS.save_path)
+  sizes = (hp.IMAGE_PIXELS, *checkpoint.hidden_units, hp.NUM_CLASSES)
+  print(f"Wrote {FLAGS.save_path}: {' -> '.join(map(str, sizes))}, "
+        f"{checkpoint.activation}, from the legacy checkpoint {checkpoint.prefix}")
+
+
+if __name__ == "__main__":
+  cli.run_command(define_flags, main)
