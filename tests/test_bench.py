@@ -1,7 +1,7 @@
 """The benchmark's FLOP floor, from the layer sizes (issue: 1.21 MFLOP/example)."""
 
 from benchmarks import bench
-from conftest import run_module
+from helpers import run_module
 
 
 def test_flops_per_example_counts_forward_and_backward_matmuls():

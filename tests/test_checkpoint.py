@@ -29,9 +29,9 @@ from common import hparams as hp
 from common import input_data
 from legacy import train as legacy_train
 from modern import train as modern_train
-from conftest import REPO_ROOT
-from conftest import closed_port_url
-from test_download import run_python_without_write_privilege
+from helpers import REPO_ROOT
+from helpers import closed_port_url
+from helpers import run_python_without_write_privilege
 
 PORTS = {"legacy": legacy_train, "modern": modern_train}
 SEED = 5

@@ -1,7 +1,7 @@
 """What a user sees: quiet start-up, the original output lines, one-line errors.
 
 The command-line runs start from a shell-like environment with a dead proxy
-(conftest.run_module), so they never reach the internet.
+(helpers.run_module), so they never reach the internet.
 """
 
 import os
@@ -12,7 +12,7 @@ import pytest
 
 from common import console
 from common import input_data
-from conftest import run_module
+from helpers import run_module
 
 EPOCH_LINE = re.compile(r"Epoch: \d{4} cost = \d+\.\d{9}")
 ACCURACY_LINE = re.compile(r"Accuracy: [01]\.\d+")

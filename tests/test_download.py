@@ -9,8 +9,6 @@ import http.server
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -18,9 +16,9 @@ import pytest
 
 from common import input_data
 from common.input_data import DataError
-from conftest import REPO_ROOT
-from conftest import closed_port_url
-from conftest import run_module
+from helpers import closed_port_url
+from helpers import run_module
+from helpers import run_python_without_write_privilege
 
 NAMES = sorted(input_data.SHA256)
 
@@ -285,27 +283,8 @@ def test_cli_present_file_with_wrong_checksum(cli, data_dir, tmp_path):
 
 # ---------------------------------------------------------------- read-only
 
-# Root writes into a 0o555 directory regardless, through CAP_DAC_OVERRIDE.
-# Dropping it from the capability bounding set and exec'ing again gives a
-# root process that obeys the mode bits. (Switching to `nobody` would not do:
-# the interpreter lives under /root, which `nobody` cannot enter.)
-_EXEC_WITHOUT_DAC_OVERRIDE = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
-for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-  if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-    sys.exit("cannot drop capability %d: errno %d" % (cap, ctypes.get_errno()))
-os.execv(sys.executable, [sys.executable] + sys.argv[1:])
-"""
-
-
-def run_python_without_write_privilege(*args, env=None):
-  """`python args` such that a directory's write bits are obeyed, even as root."""
-  prefix = ["-c", _EXEC_WITHOUT_DAC_OVERRIDE] if os.geteuid() == 0 else []
-  return subprocess.run([sys.executable, *prefix, *map(str, args)],
-                        cwd=REPO_ROOT, env=dict(os.environ, **(env or {})),
-                        capture_output=True, text=True, timeout=120)
+# The runs go through run_python_without_write_privilege (helpers.py): even
+# as root, a 0o555 directory then refuses to be written to.
 
 
 @pytest.fixture

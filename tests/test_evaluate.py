@@ -34,7 +34,7 @@ from common import saved_models
 from legacy import evaluate as legacy_evaluate
 from modern import evaluate as modern_evaluate
 from modern import migrate_checkpoint
-from conftest import run_module
+from helpers import run_module
 
 v1 = tf.compat.v1
 

@@ -14,7 +14,7 @@ import pytest
 
 from common import flags as common_flags
 from common import hparams as hp
-from conftest import run_module
+from helpers import run_module
 
 ENTRY_POINTS = ["legacy.hw04", "legacy.hw05", "modern.hw04", "modern.hw05"]
 

@@ -24,8 +24,8 @@ from common import hparams as hp
 from common import input_data
 from legacy import mlp
 from legacy import train
-from conftest import REPO_ROOT
-from conftest import run_module
+from helpers import REPO_ROOT
+from helpers import run_module
 
 v1 = tf.compat.v1
 

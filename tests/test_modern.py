@@ -25,8 +25,8 @@ from common import hparams as hp
 from common import input_data
 from modern import mlp
 from modern import train
-from conftest import REPO_ROOT
-from conftest import run_module
+from helpers import REPO_ROOT
+from helpers import run_module
 
 LAYERS = ("hidden1", "hidden2", "hidden3", "softmax_linear")
 SIZES = (784, 256, 128, 256, 10)

@@ -24,7 +24,7 @@ from common import input_data
 from common import summaries
 from legacy import train as legacy_train
 from modern import train as modern_train
-from conftest import run_module
+from helpers import run_module
 
 PORTS = {"legacy": legacy_train, "modern": modern_train}
 SEED = 3
