@@ -12,10 +12,10 @@ import pytest
 
 from common import console
 from common import input_data
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
 from helpers import run_module
 
-EPOCH_LINE = re.compile(r"Epoch: \d{4} cost = \d+\.\d{9}")
-ACCURACY_LINE = re.compile(r"Accuracy: [01]\.\d+")
 # absl/glog lines TensorFlow writes at start-up, e.g.
 # "I0000 00:00:17958.. 6885 cpu_feature_guard.cc:227] This TensorFlow binary..."
 TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog"

@@ -34,6 +34,7 @@ from common import saved_models
 from legacy import evaluate as legacy_evaluate
 from modern import evaluate as modern_evaluate
 from modern import migrate_checkpoint
+from helpers import ACCURACY_LINE
 from helpers import run_module
 
 v1 = tf.compat.v1
@@ -57,7 +58,6 @@ LEGACY_TO_KERAS = (
     ("softmax_linear/biases", "softmax_linear", "bias"),
 )
 
-ACCURACY_LINE = re.compile(r"^Accuracy: \S+$")
 PREDICTION_LINE = re.compile(r"^test\[(\d+)\]: predicted (\d), label (\d)$")
 
 

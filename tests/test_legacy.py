@@ -24,13 +24,13 @@ from common import hparams as hp
 from common import input_data
 from legacy import mlp
 from legacy import train
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
 from helpers import REPO_ROOT
 from helpers import run_module
 
 v1 = tf.compat.v1
 
-EPOCH_LINE = re.compile(r"^Epoch: (\d{4}) cost = (\d+\.\d{9})$")
-ACCURACY_LINE = re.compile(r"^Accuracy: (\S+)$")
 NUM_TEST_IMAGES = 10000
 
 # ------------------------------------------------------------ numpy reference

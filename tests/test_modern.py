@@ -25,13 +25,13 @@ from common import hparams as hp
 from common import input_data
 from modern import mlp
 from modern import train
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
 from helpers import REPO_ROOT
 from helpers import run_module
 
 LAYERS = ("hidden1", "hidden2", "hidden3", "softmax_linear")
 SIZES = (784, 256, 128, 256, 10)
-EPOCH_LINE = re.compile(r"^Epoch: (\d{4}) cost = (\d+\.\d{9})$")
-ACCURACY_LINE = re.compile(r"^Accuracy: (\S+)$")
 
 # The small CLI runs: hw05, so that dropout and Adam are exercised.
 SMALL_RUN = ("--train_limit", 1000, "--training_epochs", 2)

@@ -12,7 +12,6 @@ import concurrent.futures
 import dataclasses
 import glob
 import os
-import re
 
 import numpy as np
 import pytest
@@ -24,12 +23,12 @@ from common import input_data
 from common import summaries
 from legacy import train as legacy_train
 from modern import train as modern_train
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
 from helpers import run_module
 
 PORTS = {"legacy": legacy_train, "modern": modern_train}
 SEED = 3
-EPOCH_LINE = re.compile(r"^Epoch: (\d{4}) cost = (\d+\.\d{9})$")
-ACCURACY_LINE = re.compile(r"^Accuracy: (\S+)$")
 
 
 def read_scalars(logdir):
