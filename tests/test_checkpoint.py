@@ -30,6 +30,7 @@ from common import input_data
 from legacy import train as legacy_train
 from modern import train as modern_train
 from helpers import REPO_ROOT
+from helpers import assert_one_error_line
 from helpers import closed_port_url
 from helpers import run_python_without_write_privilege
 
@@ -122,17 +123,6 @@ def snapshot(directory):
       with open(path, "rb") as f:
         files[os.path.relpath(path, directory)] = f.read()
   return files
-
-
-def check_one_error_line(returncode, stderr, status, *fragments):
-  assert returncode == status, stderr
-  assert "Traceback" not in stderr
-  lines = stderr.splitlines()
-  assert len(lines) == 1, stderr
-  assert lines[0].startswith("error: ")
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
-  return lines[0]
 
 
 # ---------------------------------------------------------------- resume in-process
@@ -432,27 +422,27 @@ def cli_refusals(saved_runs, data_dir, tmp_path_factory):
 def test_cli_other_flags_exit_2_with_one_line(cli_refusals):
   runs, dirs, before = cli_refusals
   proc = runs["other_flags"]
-  check_one_error_line(
-      proc.returncode, proc.stderr, 2,
-      f"--checkpoint_dir {dirs['other_flags']} holds a run with optimizer "
-      "adam, not gd", "use another directory or the same flags")
-  assert proc.stdout == ""
+  assert_one_error_line(
+      proc, f"--checkpoint_dir {dirs['other_flags']} holds a run with optimizer "
+      "adam, not gd", "use another directory or the same flags", status=2,
+      stdout="")
   assert snapshot(dirs["other_flags"]) == before["other_flags"]
 
 
 def test_cli_read_only_checkpoint_dir_exits_2_and_writes_nothing(cli_refusals):
   runs, dirs, before = cli_refusals
-  check_one_error_line(runs["read_only"].returncode, runs["read_only"].stderr, 2,
-                       f"--checkpoint_dir {dirs['read_only']} is not a writable "
-                       "directory (Permission denied)")
+  assert_one_error_line(runs["read_only"],
+                        f"--checkpoint_dir {dirs['read_only']} is not a writable "
+                        "directory (Permission denied)", status=2, stdout=None)
   assert snapshot(dirs["read_only"]) == before["read_only"]
 
 
 def test_cli_unreadable_record_exits_2(cli_refusals):
   runs, dirs, _ = cli_refusals
-  check_one_error_line(runs["unreadable"].returncode, runs["unreadable"].stderr, 2,
-                       f"--checkpoint_dir {dirs['unreadable']}: cannot read "
-                       f"{checkpoints.RECORD_NAME} (Permission denied)")
+  assert_one_error_line(runs["unreadable"],
+                        f"--checkpoint_dir {dirs['unreadable']}: cannot read "
+                        f"{checkpoints.RECORD_NAME} (Permission denied)",
+                        status=2, stdout=None)
 
 
 def test_uninterrupted_delivers_signals_after_the_block():
@@ -589,9 +579,10 @@ def test_killed_at_any_moment_resumes_to_the_same_bits(port, kill_runs):
       assert printed.setdefault(key, line) == line
     if how in ("SIGTERM", "SIGINT"):
       # One line; the epochs printed before the last one are all saved.
-      check_one_error_line(
-          rc, err, rc, "run the same command again to resume from the last "
-          f"epoch saved in --checkpoint_dir {directory}")
+      assert_one_error_line(
+          subprocess.CompletedProcess(how, rc, stdout=None, stderr=err),
+          "run the same command again to resume from the last "
+          f"epoch saved in --checkpoint_dir {directory}", status=rc, stdout=None)
       assert after >= before + len(lines) - 1
     if how == "kill_in_save":
       # Killed with the epoch's files written, before the pointer moved.

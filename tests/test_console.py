@@ -14,6 +14,7 @@ from common import console
 from common import input_data
 from helpers import ACCURACY_LINE
 from helpers import EPOCH_LINE
+from helpers import assert_one_error_line
 from helpers import run_module
 
 # absl/glog lines TensorFlow writes at start-up, e.g.
@@ -123,14 +124,7 @@ def test_verbose_shows_tensorflow_start_up_and_errors_still_show(
     ("modern.hw04", ("--seed", "3", "extra"), ("extra",)),
 ])
 def test_bad_flags_give_one_line_and_status_2(cli, module, args, names):
-  result = cli(module, *args)
-  assert result.returncode == 2, result.stderr
-  assert result.stdout == ""
-  lines = result.stderr.splitlines()
-  assert len(lines) == 1, result.stderr
-  assert lines[0].startswith("error: ")
-  for name in names:
-    assert name in lines[0]
+  assert_one_error_line(cli(module, *args), *names, status=2)
 
 
 def test_thread_environment_sizes_only_the_intra_op_pool():

@@ -16,6 +16,7 @@ import pytest
 
 from common import input_data
 from common.input_data import DataError
+from helpers import assert_one_error_line
 from helpers import closed_port_url
 from helpers import run_module
 from helpers import run_python_without_write_privilege
@@ -235,19 +236,6 @@ def test_present_file_with_wrong_checksum_is_never_used_or_replaced(
   assert bad.read_bytes() == damaged  # not replaced...
   assert sorted(os.listdir(tmp_path / "d")) == NAMES  # ...nor anything added
   assert mirror.requests[url] == []  # not even asked for
-
-
-def assert_one_error_line(result, *fragments):
-  """Exit status 2, nothing on stdout, one `error:` line on stderr."""
-  assert result.returncode == 2, result.stderr
-  assert result.stdout == ""
-  assert "Traceback" not in result.stderr
-  lines = result.stderr.splitlines()
-  assert len(lines) == 1, result.stderr
-  assert lines[0].startswith("error: ")
-  for fragment in fragments:
-    assert fragment in lines[0]
-  return lines[0]
 
 
 @pytest.fixture

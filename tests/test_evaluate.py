@@ -35,6 +35,7 @@ from legacy import evaluate as legacy_evaluate
 from modern import evaluate as modern_evaluate
 from modern import migrate_checkpoint
 from helpers import ACCURACY_LINE
+from helpers import assert_one_error_line
 from helpers import run_module
 
 v1 = tf.compat.v1
@@ -59,14 +60,6 @@ LEGACY_TO_KERAS = (
 )
 
 PREDICTION_LINE = re.compile(r"^test\[(\d+)\]: predicted (\d), label (\d)$")
-
-
-def check_one_error_line(proc, status=2):
-  assert proc.returncode == status, proc.stderr
-  assert proc.stdout == ""
-  assert len(proc.stderr.splitlines()) == 1, proc.stderr
-  assert proc.stderr.startswith("error: ")
-  assert "Traceback" not in proc.stderr
 
 
 def check_clean_success(proc):
@@ -356,7 +349,7 @@ def test_bad_input_on_the_command_line_is_one_line_and_exit_2(runs):
       ("wrong_suffix", "--save_path must end in .keras"),
       ("surplus_argument", "unexpected arguments"),
   ]:
-    check_one_error_line(runs[name])
+    assert_one_error_line(runs[name])
     assert expected in runs[name].stderr, (name, runs[name].stderr)
   assert os.listdir(runs["paths"]["refused"]) == []  # nothing half-written
 

@@ -27,6 +27,7 @@ from legacy import train
 from helpers import ACCURACY_LINE
 from helpers import EPOCH_LINE
 from helpers import REPO_ROOT
+from helpers import assert_one_error_line
 from helpers import run_module
 
 v1 = tf.compat.v1
@@ -592,12 +593,8 @@ def test_diverging_run_exits_3_naming_epoch_and_step(data_dir):
   run = run_module("legacy.hw04", "--activation=relu", "--learning_rate=1e10",
                    "--train_limit=1000", "--seed=1",
                    env={input_data.DATA_DIR_ENV: data_dir}, timeout=300)
-  assert run.returncode == 3, run.stderr
-  assert run.stdout == ""
-  lines = run.stderr.splitlines()
-  assert len(lines) == 1, run.stderr
-  assert re.match(r"^error: .*epoch 1, step \d+\b", lines[0]), lines[0]
-  assert "Traceback" not in run.stderr
+  line = assert_one_error_line(run, status=3)
+  assert re.match(r"^error: .*epoch 1, step \d+\b", line), line
 
 
 @pytest.mark.parametrize("target", ["legacy-hw04", "legacy-hw05"])

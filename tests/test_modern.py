@@ -28,6 +28,7 @@ from modern import train
 from helpers import ACCURACY_LINE
 from helpers import EPOCH_LINE
 from helpers import REPO_ROOT
+from helpers import assert_one_error_line
 from helpers import run_module
 
 LAYERS = ("hidden1", "hidden2", "hidden3", "softmax_linear")
@@ -161,13 +162,6 @@ def run_captured(hparams, data_sets, **kwargs):
   lines = []
   result = train.run_training(hparams, data_sets, print_fn=lines.append, **kwargs)
   return result, lines
-
-
-def check_one_error_line(proc, status):
-  assert proc.returncode == status, proc.stderr
-  assert proc.stdout == ""
-  assert len(proc.stderr.splitlines()) == 1, proc.stderr
-  assert proc.stderr.startswith("error: ")
 
 
 @pytest.fixture(scope="module")
@@ -637,7 +631,7 @@ def test_cli_save_path_model_reproduces_the_printed_accuracy(command_runs, mnist
 
 def test_diverging_run_exits_3_naming_epoch_and_step(command_runs):
   proc = command_runs["diverging"]
-  check_one_error_line(proc, 3)
+  assert_one_error_line(proc, status=3)
   # Step 1 moves the output kernel by ~1e38: step 2's logits overflow.
   assert "epoch 1, step 2" in proc.stderr
 
@@ -657,12 +651,12 @@ def test_make_targets_run_clean(command_runs, target, epochs):
     ("surplus_argument",),
 ])
 def test_bad_flags_exit_2_with_one_line(flags):
-  check_one_error_line(run_module("modern.hw05", *flags), 2)
+  assert_one_error_line(run_module("modern.hw05", *flags), status=2)
 
 
 def test_save_path_without_keras_suffix_exits_2_and_writes_nothing(command_runs):
   proc = command_runs["bad_save"]
-  check_one_error_line(proc, 2)
+  assert_one_error_line(proc, status=2)
   assert "--save_path" in proc.stderr
   assert os.listdir(command_runs["bad_save_dir"]) == []
 
