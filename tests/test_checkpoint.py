@@ -32,7 +32,10 @@ from modern import train as modern_train
 from helpers import REPO_ROOT
 from helpers import assert_one_error_line
 from helpers import closed_port_url
+from helpers import fresh_data_sets
 from helpers import run_python_without_write_privilege
+from helpers import small_data_sets
+from helpers import summary_lines
 
 PORTS = {"legacy": legacy_train, "modern": modern_train}
 SEED = 5
@@ -42,18 +45,8 @@ SEED = 5
 
 
 @pytest.fixture(scope="module")
-def mnist(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True)
-
-
-def small_data_sets(mnist, train_size=1000, seed=SEED):
-  """The first `train_size` training images and 1,000 test images."""
-  return input_data.Datasets(
-      train=input_data.DataSet(mnist.train.images[:train_size],
-                               mnist.train.labels[:train_size], seed=seed),
-      validation=mnist.validation,
-      test=input_data.DataSet(mnist.test.images[:1000],
-                              mnist.test.labels[:1000], seed=seed))
+def mnist(full_mnist):
+  return fresh_data_sets(full_mnist)
 
 
 def small_hparams(**overrides):
@@ -77,7 +70,9 @@ def train_in_process(port, mnist, hparams, stop_after=None, train_size=1000,
     if stop_after and line.startswith(f"Epoch: {stop_after:04d} "):
       raise KeyboardInterrupt
 
-  data_sets = small_data_sets(mnist, train_size, seed=hparams.seed)
+  # The first `train_size` training images and 1,000 test images.
+  data_sets = small_data_sets(mnist, train_size, test_size=1000,
+                              seed=hparams.seed)
   try:
     result = PORTS[port].run_training(hparams, data_sets, print_fn=print_fn,
                                       **kwargs)
@@ -476,11 +471,6 @@ def start(port, checkpoint_dir, env, fault=None):
        "--checkpoint_dir", str(checkpoint_dir)],
       cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
       text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
-def summary_lines(text):
-  return [line for line in text.splitlines()
-          if line.startswith(("Epoch: ", "Accuracy: "))]
 
 
 def stop_after(proc, epoch, delay, signum):

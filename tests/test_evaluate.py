@@ -36,6 +36,7 @@ from modern import evaluate as modern_evaluate
 from modern import migrate_checkpoint
 from helpers import ACCURACY_LINE
 from helpers import assert_one_error_line
+from helpers import fresh_data_sets
 from helpers import run_module
 
 v1 = tf.compat.v1
@@ -115,8 +116,8 @@ def tiny_mlp_variables(hidden_units=(5, 4)):
 
 
 @pytest.fixture(scope="module")
-def mnist_test(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True).test
+def mnist_test(full_mnist):
+  return fresh_data_sets(full_mnist).test
 
 
 @pytest.fixture(scope="module")

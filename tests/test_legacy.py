@@ -28,6 +28,7 @@ from helpers import ACCURACY_LINE
 from helpers import EPOCH_LINE
 from helpers import REPO_ROOT
 from helpers import assert_one_error_line
+from helpers import fresh_data_sets
 from helpers import run_module
 
 v1 = tf.compat.v1
@@ -492,7 +493,7 @@ def test_adam_steps_match_numpy_tf1_adam(beta1, beta2, epsilon, atol):
 # ------------------------------------------------------------ training loop
 
 
-def test_run_training_prints_mean_cost_of_each_epoch(data_dir):
+def test_run_training_prints_mean_cost_of_each_epoch(full_mnist):
   """Per-epoch lines and the accuracy line, checked against numpy.
 
   A learning rate of 1e-30 leaves every float32 weight unchanged, so each
@@ -504,13 +505,11 @@ def test_run_training_prints_mean_cost_of_each_epoch(data_dir):
                        hidden_units=(16, 8), seed=7)
   lines = []
   result = train.run_training(
-      hparams, input_data.read_data_sets(data_dir, one_hot=True, seed=7,
-                                         train_limit=300),
+      hparams, fresh_data_sets(full_mnist, seed=7, train_limit=300),
       print_fn=lines.append)
   costs, accuracy = parse_output("\n".join(lines), hparams.training_epochs)
 
-  replay = input_data.read_data_sets(data_dir, one_hot=True, seed=7,
-                                     train_limit=300)
+  replay = fresh_data_sets(full_mnist, seed=7, train_limit=300)
   params = as_params(result.weights, 2)
   expected = []
   for _ in range(hparams.training_epochs):
@@ -531,7 +530,7 @@ def test_run_training_prints_mean_cost_of_each_epoch(data_dir):
   assert accuracy == str(np.float32(result.accuracy))
 
 
-def test_same_seed_repeats_and_another_seed_differs(data_dir):
+def test_same_seed_repeats_and_another_seed_differs(full_mnist):
   def run(seed):
     # Seeded as the command line seeds it: the graph and the batch order.
     hparams = dataclasses.replace(hp.SCRIPTS["hw05"], seed=seed,
@@ -539,8 +538,7 @@ def test_same_seed_repeats_and_another_seed_differs(data_dir):
                                   hidden_units=(32, 16, 32))
     lines = []
     train.run_training(
-        hparams, input_data.read_data_sets(data_dir, one_hot=True, seed=seed,
-                                           train_limit=300),
+        hparams, fresh_data_sets(full_mnist, seed=seed, train_limit=300),
         print_fn=lines.append)
     return lines
 
@@ -552,7 +550,7 @@ def test_same_seed_repeats_and_another_seed_differs(data_dir):
 
 # numpy warns when the learning rate is cast to float32: that is the point.
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
-def test_non_finite_cost_stops_at_the_first_bad_step(data_dir):
+def test_non_finite_cost_stops_at_the_first_bad_step(full_mnist):
   # A learning rate beyond float32's range makes the first step turn the
   # weights into inf/nan; the first step's cost (initial weights) is finite,
   # so the second step's is the first non-finite one.
@@ -561,8 +559,7 @@ def test_non_finite_cost_stops_at_the_first_bad_step(data_dir):
   lines = []
   with pytest.raises(errors.NonFiniteCostError) as raised:
     train.run_training(
-        hparams, input_data.read_data_sets(data_dir, one_hot=True, seed=1,
-                                           train_limit=1000),
+        hparams, fresh_data_sets(full_mnist, seed=1, train_limit=1000),
         print_fn=lines.append)
   assert (raised.value.epoch, raised.value.step) == (1, 2)
   assert "epoch 1, step 2" in str(raised.value)

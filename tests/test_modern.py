@@ -30,6 +30,8 @@ from helpers import EPOCH_LINE
 from helpers import REPO_ROOT
 from helpers import assert_one_error_line
 from helpers import run_module
+from helpers import summary_lines
+import helpers
 
 LAYERS = ("hidden1", "hidden2", "hidden3", "softmax_linear")
 SIZES = (784, 256, 128, 256, 10)
@@ -143,19 +145,9 @@ def result_params(weights):
            weights[f"{name}/bias"].astype(np.float64)) for name in LAYERS]
 
 
-def summary_lines(text):
-  return [line for line in text.splitlines()
-          if line.startswith(("Epoch: ", "Accuracy: "))]
-
-
-def small_data_sets(mnist, train_size, test_size=500):
-  """Datasets of the first `train_size` training and `test_size` test images."""
-  return input_data.Datasets(
-      train=input_data.DataSet(mnist.train.images[:train_size],
-                               mnist.train.labels[:train_size], seed=0),
-      validation=mnist.validation,
-      test=input_data.DataSet(mnist.test.images[:test_size],
-                              mnist.test.labels[:test_size], seed=0))
+# Datasets of the first `train_size` training and `test_size` test images.
+small_data_sets = functools.partial(helpers.small_data_sets, test_size=500,
+                                    seed=0)
 
 
 def run_captured(hparams, data_sets, **kwargs):
@@ -165,8 +157,8 @@ def run_captured(hparams, data_sets, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def mnist(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True, seed=0)
+def mnist(full_mnist):
+  return helpers.fresh_data_sets(full_mnist, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -472,7 +464,8 @@ def test_epoch_cost_is_the_mean_over_the_epochs_batches(mnist):
 
 @pytest.fixture(scope="module")
 def pixels(data_dir):
-  """MNIST as the make targets read it for modern: uint8 images."""
+  """MNIST as the make targets read it for modern: uint8 images (read here,
+  not made from full_mnist: reading them is what is tested)."""
   return input_data.read_data_sets(data_dir, one_hot=True, dtype=train.IMAGE_DTYPE)
 
 
@@ -688,9 +681,9 @@ def test_migration_guide_links_point_at_the_code_they_quote():
 
 
 @pytest.mark.slow
-def test_hw04_full_run_reaches_95_5_percent(data_dir):
+def test_hw04_full_run_reaches_95_5_percent(full_mnist):
   """The default hw04 run, as `make modern-hw04` does it (TF1: 96.49, 96.51%)."""
-  data_sets = input_data.read_data_sets(data_dir, one_hot=True)
+  data_sets = helpers.fresh_data_sets(full_mnist)
   result, lines = run_captured(hp.SCRIPTS["hw04"], data_sets)
   print("\n".join(lines))  # the run's record, shown with -s or -rP
   check_summary_format(lines, epochs=15)

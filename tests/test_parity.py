@@ -19,9 +19,9 @@ from scipy import stats
 import tensorflow as tf
 
 from common import hparams as hp
-from common import input_data
 from legacy import train as legacy_train
 from modern import train as modern_train
+import helpers
 import parity_utils as pu
 
 v1 = tf.compat.v1
@@ -45,9 +45,8 @@ def without_dropout(script):
 
 
 @pytest.fixture(scope="module")
-def data_sets(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True, seed=SEED,
-                                   train_limit=TRAIN_LIMIT)
+def data_sets(full_mnist):
+  return helpers.fresh_data_sets(full_mnist, seed=SEED, train_limit=TRAIN_LIMIT)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,9 @@ from legacy import train as legacy_train
 from modern import train as modern_train
 from helpers import ACCURACY_LINE
 from helpers import EPOCH_LINE
+from helpers import fresh_data_sets
 from helpers import run_module
+from helpers import small_data_sets
 
 PORTS = {"legacy": legacy_train, "modern": modern_train}
 SEED = 3
@@ -110,8 +112,8 @@ def test_both_ports_write_the_same_tags_at_the_same_steps(cli_runs):
 
 
 @pytest.fixture(scope="module")
-def mnist(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True)
+def mnist(full_mnist):
+  return fresh_data_sets(full_mnist)
 
 
 def train(port, mnist, stop_after=None, training_epochs=4, **kwargs):
@@ -119,12 +121,7 @@ def train(port, mnist, stop_after=None, training_epochs=4, **kwargs):
   (after the epoch, before its checkpoint). Returns the printed lines."""
   hparams = dataclasses.replace(hp.SCRIPTS["hw05"], hidden_units=(32, 16),
                                 training_epochs=training_epochs, seed=SEED)
-  data_sets = input_data.Datasets(
-      train=input_data.DataSet(mnist.train.images[:1000],
-                               mnist.train.labels[:1000], seed=SEED),
-      validation=mnist.validation,
-      test=input_data.DataSet(mnist.test.images[:1000],
-                              mnist.test.labels[:1000], seed=SEED))
+  data_sets = small_data_sets(mnist, 1000, test_size=1000, seed=SEED)
   lines = []
 
   def print_fn(line):
