@@ -38,6 +38,7 @@ from helpers import ACCURACY_LINE
 from helpers import assert_one_error_line
 from helpers import fresh_data_sets
 from helpers import run_module
+import numpy_reference as nr
 
 v1 = tf.compat.v1
 
@@ -75,15 +76,12 @@ def parse_predictions(lines):
   return [tuple(int(g) for g in m.groups()) for m in matches]
 
 
-def np_logits(values, images, activation=np.tanh):
+def np_logits(values, images, activation="tanh"):
   """The legacy MLP's logits from its checkpoint values, in float64."""
-  layer = np.asarray(images, np.float64)
   names = ("hidden1", "hidden2", "hidden3", "softmax_linear")
-  for name in names:
-    layer = layer @ values[f"{name}/weights"] + values[f"{name}/biases"]
-    if name != names[-1]:
-      layer = activation(layer)
-  return layer
+  params = [(values[f"{name}/weights"].astype(np.float64),
+             values[f"{name}/biases"].astype(np.float64)) for name in names]
+  return nr.forward(params, images, activation)[-1]
 
 
 def write_checkpoint(prefix, variables, state_file=True):
