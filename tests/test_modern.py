@@ -11,7 +11,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import os
-import re
 import subprocess
 
 import keras
@@ -565,29 +564,6 @@ def test_save_path_without_keras_suffix_exits_2_and_writes_nothing(command_runs)
   assert_one_error_line(proc, status=2)
   assert "--save_path" in proc.stderr
   assert os.listdir(command_runs["bad_save_dir"]) == []
-
-
-# ---------------------------------------------------------------- MIGRATION.md
-
-# "`code` [file#L12](file#L12)": the code the guide quotes, then its line(s).
-QUOTED_LINK = re.compile(
-    r"`([^`]+)`\s*\[[^\]]*\]\(((?:legacy|modern|common)/[\w/.]+)#L(\d+)(?:-L(\d+))?\)")
-
-
-def test_migration_guide_links_point_at_the_code_they_quote():
-  with open(os.path.join(REPO_ROOT, "MIGRATION.md"), encoding="utf-8") as f:
-    guide = f.read()
-  links = QUOTED_LINK.findall(guide)
-  assert len(links) == guide.count("#L") // 2  # every line link is checked
-  assert len(links) > 40
-  files = {}
-  for code, path, first, last in links:
-    if path not in files:
-      with open(os.path.join(REPO_ROOT, path), encoding="utf-8") as f:
-        files[path] = f.read().splitlines()
-    first, last = int(first), int(last or first)
-    quoted = " ".join(files[path][first - 1:last])
-    assert code in quoted, f"{path}#L{first}: {code!r} not in {quoted!r}"
 
 
 # ---------------------------------------------------------------- full data
