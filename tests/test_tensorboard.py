@@ -105,6 +105,11 @@ def test_scalars_are_the_printed_costs_and_accuracy(port, cli_runs):
 def test_both_ports_write_the_same_tags_at_the_same_steps(cli_runs):
   steps = {port: sorted((tag, step) for tag, step, _ in read_scalars(logdir))
            for port, (_, logdir) in cli_runs.items()}
+  # Not two empty lists: 3 epochs' costs and the accuracy, in each port.
+  assert len(steps["legacy"]) == 4
+  assert steps["legacy"] == sorted(
+      [(summaries.COST_TAG, epoch) for epoch in (1, 2, 3)]
+      + [(summaries.ACCURACY_TAG, 3)])
   assert steps["legacy"] == steps["modern"]
 
 
