@@ -227,11 +227,12 @@ def test_adam_steps_give_the_same_weights_slots_and_bias_correction(data_sets):
 
 @pytest.mark.parametrize("script", ["hw04", "hw05"])
 def test_first_ten_steps_give_the_same_losses(script, data_sets):
-  """Ten steps, not more: the dynamics are chaotic (../shared/SEED.md). Two
-  correct implementations agree to float32 rounding (1e-7) at first, then
-  drift apart about 1.5x a step: 1e-7 * 1.5 ** 10 is still 6e-6, but after
-  some 50 steps their losses differ in the first digit. Over whole runs only
-  distributions can be compared (test_outcome_parity.py)."""
+  """Ten steps, not more: the dynamics are chaotic (docs/original-scripts.md,
+  facts measured along the way). Two correct implementations agree to
+  float32 rounding (1e-7) at first, then drift apart about 1.5x a step:
+  1e-7 * 1.5 ** 10 is still 6e-6, but after some 50 steps their losses
+  differ in the first digit. Over whole runs only distributions can be
+  compared (test_outcome_parity.py)."""
   hparams = without_dropout(script)
   with LegacySession(hparams) as legacy:
     model = keras_twin(legacy, hparams)
