@@ -1,7 +1,64 @@
-"""The benchmark's FLOP floor, from the layer sizes (issue: 1.21 MFLOP/example)."""
+"""The benchmark's FLOP floor, from the layer sizes (issue: 1.21 MFLOP/example).
+
+bench.flops_per_example is checked against an independent count: the
+matrix products TensorFlow itself builds to differentiate the model's cost
+with respect to its weights (2 FLOPs per multiply-add).
+"""
+
+import pytest
 
 from benchmarks import bench
-from conftest import run_module
+from common import console
+from common import hparams as hp
+from helpers import run_module
+from modern import mlp
+
+
+def matmul_flops_of_a_training_step(hidden_units):
+  """(FLOPs per example, number of products) of the MatMul ops in the
+  graph of one training step's cost and weight gradients.
+
+  The graph is modern's model differentiated by a GradientTape inside a
+  tf.function, which builds only what the weights' gradients need (no
+  gradient into the images). The ops counted are those the outputs depend
+  on. The batch is the one unknown dimension of each product: counted as
+  1, it gives the cost of one example.
+  """
+  tf = console.import_tensorflow()
+  model = mlp.inference(hidden_units)
+  loss = mlp.loss()
+
+  @tf.function
+  def step(images, labels):
+    with tf.GradientTape() as tape:
+      cost = loss(labels, model(images, training=True))
+    return cost, tape.gradient(cost, model.trainable_variables)
+
+  graph = step.get_concrete_function(
+      tf.TensorSpec([None, hp.IMAGE_PIXELS]),
+      tf.TensorSpec([None, hp.NUM_CLASSES])).graph
+  seen, stack, flops, matmuls = set(), [t.op for t in graph.outputs], 0, 0
+  while stack:
+    op = stack.pop()
+    if op.name in seen:
+      continue
+    seen.add(op.name)
+    stack.extend(tensor.op for tensor in op.inputs)
+    stack.extend(op.control_inputs)
+    assert "MatMul" not in op.type or op.type == "MatMul", op.type
+    if op.type != "MatMul":
+      continue
+    a, b = (tensor.shape.as_list() for tensor in op.inputs)
+    m, k = a[::-1] if op.get_attr("transpose_a") else a
+    k_b, n = b[::-1] if op.get_attr("transpose_b") else b
+    dims = [m, k if k is not None else k_b, n]
+    assert dims.count(None) == 1, (op.name, a, b)  # the batch, once
+    product = 1
+    for dim in dims:
+      product *= dim or 1
+    flops += 2 * product
+    matmuls += 1
+  return flops, matmuls
 
 
 def test_flops_per_example_counts_forward_and_backward_matmuls():
@@ -17,6 +74,16 @@ def test_flops_per_example_counts_forward_and_backward_matmuls():
 
 def test_flops_follow_the_hidden_units():
   assert bench.flops_per_example((10,)) == 2 * (2 * (784 * 10 + 10 * 10) + 10 * 10)
+
+
+@pytest.mark.parametrize("hidden_units", [
+    hp.HParams.hidden_units, (10,), (5, 7, 3, 9)])
+def test_flops_are_the_matmuls_tensorflow_builds_for_a_training_step(hidden_units):
+  flops, matmuls = matmul_flops_of_a_training_step(hidden_units)
+  layers = len(hidden_units) + 1
+  # Forward and weight gradient of every layer, input gradient of all but one.
+  assert matmuls == 3 * layers - 1
+  assert bench.flops_per_example(hidden_units) == flops
 
 
 def test_a_jax_python_without_jax_is_one_line_and_writes_nothing(tmp_path):

@@ -30,9 +30,13 @@ from common import input_data
 from legacy import checkpoints as legacy_checkpoints
 from legacy import train as legacy_train
 from migration.ports import PORTS
-from conftest import REPO_ROOT
-from conftest import closed_port_url
-from test_download import run_python_without_write_privilege
+from helpers import REPO_ROOT
+from helpers import assert_one_error_line
+from helpers import closed_port_url
+from helpers import fresh_data_sets
+from helpers import run_python_without_write_privilege
+from helpers import small_data_sets
+from helpers import summary_lines
 
 SEED = 5
 
@@ -41,18 +45,8 @@ SEED = 5
 
 
 @pytest.fixture(scope="module")
-def mnist(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True)
-
-
-def small_data_sets(mnist, train_size=1000, seed=SEED):
-  """The first `train_size` training images and 1,000 test images."""
-  return input_data.Datasets(
-      train=input_data.DataSet(mnist.train.images[:train_size],
-                               mnist.train.labels[:train_size], seed=seed),
-      validation=mnist.validation,
-      test=input_data.DataSet(mnist.test.images[:1000],
-                              mnist.test.labels[:1000], seed=seed))
+def mnist(full_mnist):
+  return fresh_data_sets(full_mnist)
 
 
 def small_hparams(**overrides):
@@ -76,7 +70,9 @@ def train_in_process(port, mnist, hparams, stop_after=None, train_size=1000,
     if stop_after and line.startswith(f"Epoch: {stop_after:04d} "):
       raise KeyboardInterrupt
 
-  data_sets = small_data_sets(mnist, train_size, seed=hparams.seed)
+  # The first `train_size` training images and 1,000 test images.
+  data_sets = small_data_sets(mnist, train_size, test_size=1000,
+                              seed=hparams.seed)
   try:
     result = PORTS[port].run_training(hparams, data_sets, print_fn=print_fn,
                                       **kwargs)
@@ -122,17 +118,6 @@ def snapshot(directory):
       with open(path, "rb") as f:
         files[os.path.relpath(path, directory)] = f.read()
   return files
-
-
-def check_one_error_line(returncode, stderr, status, *fragments):
-  assert returncode == status, stderr
-  assert "Traceback" not in stderr
-  lines = stderr.splitlines()
-  assert len(lines) == 1, stderr
-  assert lines[0].startswith("error: ")
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
-  return lines[0]
 
 
 # ---------------------------------------------------------------- resume in-process
@@ -432,27 +417,27 @@ def cli_refusals(saved_runs, data_dir, tmp_path_factory):
 def test_cli_other_flags_exit_2_with_one_line(cli_refusals):
   runs, dirs, before = cli_refusals
   proc = runs["other_flags"]
-  check_one_error_line(
-      proc.returncode, proc.stderr, 2,
-      f"--checkpoint_dir {dirs['other_flags']} holds a run with optimizer "
-      "adam, not gd", "use another directory or the same flags")
-  assert proc.stdout == ""
+  assert_one_error_line(
+      proc, f"--checkpoint_dir {dirs['other_flags']} holds a run with optimizer "
+      "adam, not gd", "use another directory or the same flags", status=2,
+      stdout="")
   assert snapshot(dirs["other_flags"]) == before["other_flags"]
 
 
 def test_cli_read_only_checkpoint_dir_exits_2_and_writes_nothing(cli_refusals):
   runs, dirs, before = cli_refusals
-  check_one_error_line(runs["read_only"].returncode, runs["read_only"].stderr, 2,
-                       f"--checkpoint_dir {dirs['read_only']} is not a writable "
-                       "directory (Permission denied)")
+  assert_one_error_line(runs["read_only"],
+                        f"--checkpoint_dir {dirs['read_only']} is not a writable "
+                        "directory (Permission denied)", status=2, stdout=None)
   assert snapshot(dirs["read_only"]) == before["read_only"]
 
 
 def test_cli_unreadable_record_exits_2(cli_refusals):
   runs, dirs, _ = cli_refusals
-  check_one_error_line(runs["unreadable"].returncode, runs["unreadable"].stderr, 2,
-                       f"--checkpoint_dir {dirs['unreadable']}: cannot read "
-                       f"{checkpoints.RECORD_NAME} (Permission denied)")
+  assert_one_error_line(runs["unreadable"],
+                        f"--checkpoint_dir {dirs['unreadable']}: cannot read "
+                        f"{checkpoints.RECORD_NAME} (Permission denied)",
+                        status=2, stdout=None)
 
 
 def test_uninterrupted_delivers_signals_after_the_block():
@@ -486,11 +471,6 @@ def start(port, checkpoint_dir, env, fault=None):
        "--checkpoint_dir", str(checkpoint_dir)],
       cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
       text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
-def summary_lines(text):
-  return [line for line in text.splitlines()
-          if line.startswith(("Epoch: ", "Accuracy: "))]
 
 
 def stop_after(proc, epoch, delay, signum):
@@ -589,9 +569,10 @@ def test_killed_at_any_moment_resumes_to_the_same_bits(port, kill_runs):
       assert printed.setdefault(key, line) == line
     if how in ("SIGTERM", "SIGINT"):
       # One line; the epochs printed before the last one are all saved.
-      check_one_error_line(
-          rc, err, rc, "run the same command again to resume from the last "
-          f"epoch saved in --checkpoint_dir {directory}")
+      assert_one_error_line(
+          subprocess.CompletedProcess(how, rc, stdout=None, stderr=err),
+          "run the same command again to resume from the last "
+          f"epoch saved in --checkpoint_dir {directory}", status=rc, stdout=None)
       assert after >= before + len(lines) - 1
     if how == "kill_in_save":
       # Killed with the epoch's files written, before the pointer moved.

@@ -1,7 +1,7 @@
 """What a user sees: quiet start-up, the original output lines, one-line errors.
 
 The command-line runs start from a shell-like environment with a dead proxy
-(conftest.run_module), so they never reach the internet.
+(helpers.run_module), so they never reach the internet.
 """
 
 import os
@@ -12,10 +12,11 @@ import pytest
 
 from common import console
 from common import input_data
-from conftest import run_module
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
+from helpers import assert_one_error_line
+from helpers import run_module
 
-EPOCH_LINE = re.compile(r"Epoch: \d{4} cost = \d+\.\d{9}")
-ACCURACY_LINE = re.compile(r"Accuracy: [01]\.\d+")
 # absl/glog lines TensorFlow writes at start-up, e.g.
 # "I0000 00:00:17958.. 6885 cpu_feature_guard.cc:227] This TensorFlow binary..."
 TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog"
@@ -123,14 +124,7 @@ def test_verbose_shows_tensorflow_start_up_and_errors_still_show(
     ("modern.hw04", ("--seed", "3", "extra"), ("extra",)),
 ])
 def test_bad_flags_give_one_line_and_status_2(cli, module, args, names):
-  result = cli(module, *args)
-  assert result.returncode == 2, result.stderr
-  assert result.stdout == ""
-  lines = result.stderr.splitlines()
-  assert len(lines) == 1, result.stderr
-  assert lines[0].startswith("error: ")
-  for name in names:
-    assert name in lines[0]
+  assert_one_error_line(cli(module, *args), *names, status=2)
 
 
 def test_thread_environment_sizes_only_the_intra_op_pool():

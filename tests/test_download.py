@@ -9,8 +9,6 @@ import http.server
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -18,9 +16,10 @@ import pytest
 
 from common import input_data
 from common.input_data import DataError
-from conftest import REPO_ROOT
-from conftest import closed_port_url
-from conftest import run_module
+from helpers import assert_one_error_line
+from helpers import closed_port_url
+from helpers import run_module
+from helpers import run_python_without_write_privilege
 
 NAMES = sorted(input_data.SHA256)
 
@@ -239,19 +238,6 @@ def test_present_file_with_wrong_checksum_is_never_used_or_replaced(
   assert mirror.requests[url] == []  # not even asked for
 
 
-def assert_one_error_line(result, *fragments):
-  """Exit status 2, nothing on stdout, one `error:` line on stderr."""
-  assert result.returncode == 2, result.stderr
-  assert result.stdout == ""
-  assert "Traceback" not in result.stderr
-  lines = result.stderr.splitlines()
-  assert len(lines) == 1, result.stderr
-  assert lines[0].startswith("error: ")
-  for fragment in fragments:
-    assert fragment in lines[0]
-  return lines[0]
-
-
 @pytest.fixture
 def cli(monkeypatch):
   """Runs `legacy.hw04` as a user would, quickly and without network."""
@@ -285,27 +271,8 @@ def test_cli_present_file_with_wrong_checksum(cli, data_dir, tmp_path):
 
 # ---------------------------------------------------------------- read-only
 
-# Root writes into a 0o555 directory regardless, through CAP_DAC_OVERRIDE.
-# Dropping it from the capability bounding set and exec'ing again gives a
-# root process that obeys the mode bits. (Switching to `nobody` would not do:
-# the interpreter lives under /root, which `nobody` cannot enter.)
-_EXEC_WITHOUT_DAC_OVERRIDE = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
-for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-  if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-    sys.exit("cannot drop capability %d: errno %d" % (cap, ctypes.get_errno()))
-os.execv(sys.executable, [sys.executable] + sys.argv[1:])
-"""
-
-
-def run_python_without_write_privilege(*args, env=None):
-  """`python args` such that a directory's write bits are obeyed, even as root."""
-  prefix = ["-c", _EXEC_WITHOUT_DAC_OVERRIDE] if os.geteuid() == 0 else []
-  return subprocess.run([sys.executable, *prefix, *map(str, args)],
-                        cwd=REPO_ROOT, env=dict(os.environ, **(env or {})),
-                        capture_output=True, text=True, timeout=120)
+# The runs go through run_python_without_write_privilege (helpers.py): even
+# as root, a 0o555 directory then refuses to be written to.
 
 
 @pytest.fixture

@@ -37,7 +37,11 @@ from migration import migrate_checkpoint
 from migration import names
 from modern import checkpoints as modern_checkpoints
 from modern import evaluate as modern_evaluate
-from conftest import run_module
+from helpers import ACCURACY_LINE
+from helpers import assert_one_error_line
+from helpers import fresh_data_sets
+from helpers import run_module
+import numpy_reference as nr
 
 v1 = tf.compat.v1
 
@@ -60,16 +64,7 @@ LEGACY_TO_KERAS = (
     ("softmax_linear/biases", "softmax_linear", "bias"),
 )
 
-ACCURACY_LINE = re.compile(r"^Accuracy: \S+$")
 PREDICTION_LINE = re.compile(r"^test\[(\d+)\]: predicted (\d), label (\d)$")
-
-
-def check_one_error_line(proc, status=2):
-  assert proc.returncode == status, proc.stderr
-  assert proc.stdout == ""
-  assert len(proc.stderr.splitlines()) == 1, proc.stderr
-  assert proc.stderr.startswith("error: ")
-  assert "Traceback" not in proc.stderr
 
 
 def check_clean_success(proc):
@@ -84,15 +79,12 @@ def parse_predictions(lines):
   return [tuple(int(g) for g in m.groups()) for m in matches]
 
 
-def np_logits(values, images, activation=np.tanh):
+def np_logits(values, images, activation="tanh"):
   """The legacy MLP's logits from its checkpoint values, in float64."""
-  layer = np.asarray(images, np.float64)
   names = ("hidden1", "hidden2", "hidden3", "softmax_linear")
-  for name in names:
-    layer = layer @ values[f"{name}/weights"] + values[f"{name}/biases"]
-    if name != names[-1]:
-      layer = activation(layer)
-  return layer
+  params = [(values[f"{name}/weights"].astype(np.float64),
+             values[f"{name}/biases"].astype(np.float64)) for name in names]
+  return nr.forward(params, images, activation)[-1]
 
 
 def write_checkpoint(prefix, variables, state_file=True):
@@ -125,8 +117,8 @@ def tiny_mlp_variables(hidden_units=(5, 4)):
 
 
 @pytest.fixture(scope="module")
-def mnist_test(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True).test
+def mnist_test(full_mnist):
+  return fresh_data_sets(full_mnist).test
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +351,7 @@ def test_bad_input_on_the_command_line_is_one_line_and_exit_2(runs):
       ("wrong_suffix", "--save_path must end in .keras"),
       ("surplus_argument", "unexpected arguments"),
   ]:
-    check_one_error_line(runs[name])
+    assert_one_error_line(runs[name])
     assert expected in runs[name].stderr, (name, runs[name].stderr)
   assert os.listdir(runs["paths"]["refused"]) == []  # nothing half-written
 

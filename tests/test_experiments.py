@@ -17,7 +17,7 @@ import pytest
 
 from common import console
 from common import hparams as hp
-from conftest import REPO_ROOT, run_module
+from helpers import REPO_ROOT, run_module
 from experiments import runner
 from experiments import study
 

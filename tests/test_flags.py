@@ -14,7 +14,8 @@ import pytest
 
 from common import flags as common_flags
 from common import hparams as hp
-from conftest import run_module
+from helpers import assert_one_error_line
+from helpers import run_module
 
 ENTRY_POINTS = ["legacy.hw04", "legacy.hw05", "modern.hw04", "modern.hw05"]
 
@@ -170,13 +171,7 @@ def test_flags_reach_hparams():
 def test_entry_point_rejects_with_one_line_and_status_2(module, args, name):
   # Parsing fails before TensorFlow is imported: a run that gets past it
   # would train on the full set and hit the timeout.
-  run = run_module(module, *args, timeout=60)
-  assert run.returncode == 2, (run.stdout, run.stderr)
-  assert run.stdout == ""
-  lines = run.stderr.splitlines()
-  assert len(lines) == 1, run.stderr
-  assert lines[0].startswith("error: ") and name in lines[0], lines[0]
-  assert "Traceback" not in run.stderr
+  assert_one_error_line(run_module(module, *args, timeout=60), name, status=2)
 
 
 def help_defaults(text):

@@ -48,9 +48,10 @@ def raw(data_dir):
 
 
 @pytest.fixture(scope="module")
-def float_sets(data_dir):
-  """What the homework scripts load: float32 pixels, one-hot labels, flat."""
-  return input_data.read_data_sets(data_dir, one_hot=True)
+def float_sets(full_mnist):
+  """What the homework scripts load: float32 pixels, one-hot labels, flat
+  (conftest reads it so, with read_data_sets, once a session)."""
+  return full_mnist
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 
 Every graph is built in its own tf.Graph and run in its own v1.Session;
 nothing here changes TensorFlow's process-wide behaviour. The numbers are
-checked against numpy re-implementations written here (forward pass,
-softmax cross-entropy, backprop of the MLP, TF1's Adam update), not against
-outputs copied from a run.
+checked against the numpy re-implementation in tests/numpy_reference.py
+(forward pass, softmax cross-entropy, backprop of the MLP, TF1's Adam
+update), not against outputs copied from a run.
 """
 
 from concurrent import futures
@@ -24,65 +24,17 @@ from common import hparams as hp
 from common import input_data
 from legacy import mlp
 from legacy import train
-from conftest import REPO_ROOT
-from conftest import run_module
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
+from helpers import REPO_ROOT
+from helpers import assert_one_error_line
+from helpers import fresh_data_sets
+from helpers import run_module
+import numpy_reference as nr
 
 v1 = tf.compat.v1
 
-EPOCH_LINE = re.compile(r"^Epoch: (\d{4}) cost = (\d+\.\d{9})$")
-ACCURACY_LINE = re.compile(r"^Accuracy: (\S+)$")
 NUM_TEST_IMAGES = 10000
-
-# ------------------------------------------------------------ numpy reference
-
-
-def np_sigmoid(z):
-  return 1.0 / (1.0 + np.exp(-z))
-
-
-NP_ACTIVATIONS = {"sigmoid": np_sigmoid, "relu": lambda z: np.maximum(z, 0.0),
-                  "tanh": np.tanh}
-# The derivative of each activation, written in terms of its output a.
-NP_DERIVATIVES = {"sigmoid": lambda a: a * (1.0 - a),
-                  "relu": lambda a: (a > 0).astype(a.dtype),
-                  "tanh": lambda a: 1.0 - a * a}
-
-
-def np_forward(params, images, activation="sigmoid"):
-  """[input, hidden outputs..., logits] of the MLP, in float64."""
-  layers = [np.asarray(images, np.float64)]
-  for i, (weights, biases) in enumerate(params):
-    z = layers[-1] @ weights + biases
-    layers.append(z if i == len(params) - 1 else NP_ACTIVATIONS[activation](z))
-  return layers
-
-
-def np_softmax_xent(logits, labels):
-  """Mean softmax cross-entropy, stable for large logits."""
-  shifted = logits - logits.max(axis=1, keepdims=True)
-  log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-  return -(labels * log_probs).sum(axis=1).mean()
-
-
-def np_cost_and_grads(params, images, labels, activation="sigmoid"):
-  """The cost and its gradients [(dW, db), ...] by hand-written backprop."""
-  layers = np_forward(params, images, activation)
-  logits = layers[-1]
-  shifted = logits - logits.max(axis=1, keepdims=True)
-  probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-  cost = np_softmax_xent(logits, labels)
-  delta = (probs - labels) / len(images)  # d cost / d logits
-  grads = [None] * len(params)
-  for i in reversed(range(len(params))):
-    grads[i] = (layers[i].T @ delta, delta.sum(axis=0))
-    if i > 0:
-      delta = (delta @ params[i][0].T) * NP_DERIVATIVES[activation](layers[i])
-  return cost, grads
-
-
-def np_accuracy(logits, labels):
-  return np.mean(np.argmax(logits, 1) == np.argmax(labels, 1))
-
 
 # ------------------------------------------------------------ helpers
 
@@ -314,7 +266,7 @@ def test_dropout_is_identity_at_keep_prob_one(dropout_layers, activation):
     sess.run(v1.global_variables_initializer())
     batch, _ = random_batch(np.random.default_rng(1), 8)
     params = as_params(variable_values(sess, graph), len(hidden_units))
-    expected = np_forward(params, batch, activation)[-1]
+    expected = nr.forward(params, batch, activation)[-1]
     assert_allclose(sess.run(logits, {images: batch, keep_prob: 1.0}),
                     expected, rtol=1e-5, atol=1e-5)
     # ... and not at 0.5, or the comparison above would prove nothing.
@@ -356,7 +308,7 @@ def test_loss_is_mean_softmax_cross_entropy():
     cost = mlp.loss(logits, labels)
     assert cost.shape.as_list() == []
     value = sess.run(cost, {logits: logits_value, labels: labels_value})
-  expected = np_softmax_xent(logits_value.astype(np.float64), labels_value)
+  expected = nr.mean_cost(logits_value.astype(np.float64), labels_value)
   assert_allclose(value, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -372,7 +324,7 @@ def test_evaluation_is_argmax_accuracy():
     labels = v1.placeholder(tf.float32, [None, 10])
     accuracy = sess.run(mlp.evaluation(logits, labels),
                         {logits: logits_value, labels: labels_value})
-  expected = np_accuracy(logits_value, labels_value)
+  expected = nr.accuracy(logits_value, labels_value)
   assert 0.3 < expected < 0.8
   assert_allclose(accuracy, expected, rtol=1e-6, atol=1e-7)
 
@@ -400,7 +352,7 @@ def test_gradient_descent_step_matches_numpy_backprop(activation):
     assert sess.run(v1.train.get_global_step()) == 1
 
   params = as_params(before, len(hidden_units))
-  expected_cost, grads = np_cost_and_grads(params, batch, batch_labels,
+  expected_cost, grads = nr.cost_and_grads(params, batch, batch_labels,
                                            activation)
   assert_allclose(cost_value, expected_cost, rtol=1e-5, atol=1e-6)
   for name, (weights, biases), (d_weights, d_biases) in zip(
@@ -417,34 +369,6 @@ def test_gradient_descent_step_matches_numpy_backprop(activation):
   largest_step = learning_rate * max(np.abs(g).max() for pair in grads
                                      for g in pair)
   assert largest_step > 1e-2
-
-
-def np_tf1_adam(params, batches, activation, learning_rate, beta1, beta2,
-                epsilon):
-  """TF1 AdamOptimizer in numpy: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t),
-  var -= lr_t * m / (sqrt(v) + epsilon). Returns params after each step."""
-  params = [(w.copy(), b.copy()) for w, b in params]
-  m = [(np.zeros_like(w), np.zeros_like(b)) for w, b in params]
-  v = [(np.zeros_like(w), np.zeros_like(b)) for w, b in params]
-  history = []
-  for t, (images, labels) in enumerate(batches, start=1):
-    cost, grads = np_cost_and_grads(params, images, labels, activation)
-    lr_t = learning_rate * np.sqrt(1 - beta2**t) / (1 - beta1**t)
-    new_params, new_m, new_v = [], [], []
-    for (p_pair, m_pair, v_pair, g_pair) in zip(params, m, v, grads):
-      p_out, m_out, v_out = [], [], []
-      for p_, m_, v_, g_ in zip(p_pair, m_pair, v_pair, g_pair):
-        m_ = beta1 * m_ + (1 - beta1) * g_
-        v_ = beta2 * v_ + (1 - beta2) * g_ * g_
-        p_out.append(p_ - lr_t * m_ / (np.sqrt(v_) + epsilon))
-        m_out.append(m_)
-        v_out.append(v_)
-      new_params.append(tuple(p_out))
-      new_m.append(tuple(m_out))
-      new_v.append(tuple(v_out))
-    params, m, v = new_params, new_m, new_v
-    history.append((cost, params))
-  return history
 
 
 @pytest.mark.parametrize("beta1,beta2,epsilon,atol", [
@@ -471,8 +395,9 @@ def test_adam_steps_match_numpy_tf1_adam(beta1, beta2, epsilon, atol):
                          train.fill_feed_dict(model, images, labels))
       tf_history.append((cost, variable_values(sess, model.graph)))
 
-  np_history = np_tf1_adam(as_params(initial, 2), batches, "sigmoid",
-                           learning_rate, beta1, beta2, epsilon)
+  np_history = nr.train_steps(
+      as_params(initial, 2), batches,
+      nr.Adam(learning_rate, beta1, beta2, epsilon), "sigmoid")
   names = hp.layer_names(len(hidden_units))
   for step, ((tf_cost, tf_values), (np_cost, np_params)) in enumerate(
       zip(tf_history, np_history), start=1):
@@ -491,7 +416,7 @@ def test_adam_steps_match_numpy_tf1_adam(beta1, beta2, epsilon, atol):
 # ------------------------------------------------------------ training loop
 
 
-def test_run_training_prints_mean_cost_of_each_epoch(data_dir):
+def test_run_training_prints_mean_cost_of_each_epoch(full_mnist):
   """Per-epoch lines and the accuracy line, checked against numpy.
 
   A learning rate of 1e-30 leaves every float32 weight unchanged, so each
@@ -503,17 +428,15 @@ def test_run_training_prints_mean_cost_of_each_epoch(data_dir):
                        hidden_units=(16, 8), seed=7)
   lines = []
   result = train.run_training(
-      hparams, input_data.read_data_sets(data_dir, one_hot=True, seed=7,
-                                         train_limit=300),
+      hparams, fresh_data_sets(full_mnist, seed=7, train_limit=300),
       print_fn=lines.append)
   costs, accuracy = parse_output("\n".join(lines), hparams.training_epochs)
 
-  replay = input_data.read_data_sets(data_dir, one_hot=True, seed=7,
-                                     train_limit=300)
+  replay = fresh_data_sets(full_mnist, seed=7, train_limit=300)
   params = as_params(result.weights, 2)
   expected = []
   for _ in range(hparams.training_epochs):
-    step_costs = [np_softmax_xent(np_forward(params, images)[-1], labels)
+    step_costs = [nr.mean_cost(nr.forward(params, images)[-1], labels)
                   for images, labels in (replay.train.next_batch(64)
                                          for _ in range(300 // 64))]
     expected.append(np.mean(step_costs))
@@ -523,14 +446,14 @@ def test_run_training_prints_mean_cost_of_each_epoch(data_dir):
   # The epochs' batches differ, so must their means.
   assert len(set(costs)) == len(costs)
 
-  test_logits = np_forward(params, replay.test.images)[-1]
-  expected_accuracy = np_accuracy(test_logits, replay.test.labels)
+  test_logits = nr.forward(params, replay.test.images)[-1]
+  expected_accuracy = nr.accuracy(test_logits, replay.test.labels)
   # float32 and float64 logits may break a near-tie differently: 2 images.
   assert abs(result.accuracy - expected_accuracy) <= 2e-4
   assert accuracy == str(np.float32(result.accuracy))
 
 
-def test_same_seed_repeats_and_another_seed_differs(data_dir):
+def test_same_seed_repeats_and_another_seed_differs(full_mnist):
   def run(seed):
     # Seeded as the command line seeds it: the graph and the batch order.
     hparams = dataclasses.replace(hp.SCRIPTS["hw05"], seed=seed,
@@ -538,8 +461,7 @@ def test_same_seed_repeats_and_another_seed_differs(data_dir):
                                   hidden_units=(32, 16, 32))
     lines = []
     train.run_training(
-        hparams, input_data.read_data_sets(data_dir, one_hot=True, seed=seed,
-                                           train_limit=300),
+        hparams, fresh_data_sets(full_mnist, seed=seed, train_limit=300),
         print_fn=lines.append)
     return lines
 
@@ -551,7 +473,7 @@ def test_same_seed_repeats_and_another_seed_differs(data_dir):
 
 # numpy warns when the learning rate is cast to float32: that is the point.
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
-def test_non_finite_cost_stops_at_the_first_bad_step(data_dir):
+def test_non_finite_cost_stops_at_the_first_bad_step(full_mnist):
   # A learning rate beyond float32's range makes the first step turn the
   # weights into inf/nan; the first step's cost (initial weights) is finite,
   # so the second step's is the first non-finite one.
@@ -560,8 +482,7 @@ def test_non_finite_cost_stops_at_the_first_bad_step(data_dir):
   lines = []
   with pytest.raises(errors.NonFiniteCostError) as raised:
     train.run_training(
-        hparams, input_data.read_data_sets(data_dir, one_hot=True, seed=1,
-                                           train_limit=1000),
+        hparams, fresh_data_sets(full_mnist, seed=1, train_limit=1000),
         print_fn=lines.append)
   assert (raised.value.epoch, raised.value.step) == (1, 2)
   assert "epoch 1, step 2" in str(raised.value)
@@ -592,12 +513,8 @@ def test_diverging_run_exits_3_naming_epoch_and_step(data_dir):
   run = run_module("legacy.hw04", "--activation=relu", "--learning_rate=1e10",
                    "--train_limit=1000", "--seed=1",
                    env={input_data.DATA_DIR_ENV: data_dir}, timeout=300)
-  assert run.returncode == 3, run.stderr
-  assert run.stdout == ""
-  lines = run.stderr.splitlines()
-  assert len(lines) == 1, run.stderr
-  assert re.match(r"^error: .*epoch 1, step \d+\b", lines[0]), lines[0]
-  assert "Traceback" not in run.stderr
+  line = assert_one_error_line(run, status=3)
+  assert re.match(r"^error: .*epoch 1, step \d+\b", line), line
 
 
 @pytest.mark.parametrize("target", ["legacy-hw04", "legacy-hw05"])

@@ -1,8 +1,8 @@
 """Tests of modern/ (issue 4): the Keras port of the two homework scripts.
 
-The numbers are checked against numpy re-implementations of the same maths
-(forward pass, softmax cross-entropy, backprop, SGD and Keras' Adam), never
-against outputs copied from a run. Only the public functions are used:
+The numbers are checked against the numpy re-implementation of the same maths
+in tests/numpy_reference.py (forward pass, softmax cross-entropy, backprop,
+SGD and Keras' Adam), never against outputs copied from a run. Only the public functions are used:
 mlp.inference/loss/training/evaluation, train.build_model, model_weights,
 run_training and the command line.
 """
@@ -11,7 +11,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import os
-import re
 import subprocess
 
 import keras
@@ -26,105 +25,20 @@ from common import input_data
 from modern import mlp
 from modern import port
 from modern import train
-from conftest import REPO_ROOT
-from conftest import run_module
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
+from helpers import REPO_ROOT
+from helpers import assert_one_error_line
+from helpers import run_module
+from helpers import summary_lines
+import helpers
+import numpy_reference as nr
 
 LAYERS = ("hidden1", "hidden2", "hidden3", "softmax_linear")
 SIZES = (784, 256, 128, 256, 10)
-EPOCH_LINE = re.compile(r"^Epoch: (\d{4}) cost = (\d+\.\d{9})$")
-ACCURACY_LINE = re.compile(r"^Accuracy: (\S+)$")
 
 # The small CLI runs: hw05, so that dropout and Adam are exercised.
 SMALL_RUN = ("--train_limit", 1000, "--training_epochs", 2)
-
-
-# ---------------------------------------------------------------- numpy twin
-
-
-def np_sigmoid(z):
-  return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow for large |z|
-
-
-def np_softmax_cross_entropy(logits, labels):
-  """Per-example softmax cross-entropy of one-hot `labels`, stable in float64."""
-  logits = np.asarray(logits, np.float64)
-  top = logits.max(axis=1, keepdims=True)
-  log_sum_exp = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-  return log_sum_exp - (labels * logits).sum(axis=1)
-
-
-def np_forward(params, images):
-  """Activations of the sigmoid MLP without dropout; the last are the logits."""
-  activations = [np.asarray(images, np.float64)]
-  for i, (kernel, bias) in enumerate(params):
-    z = activations[-1] @ kernel + bias
-    activations.append(z if i == len(params) - 1 else np_sigmoid(z))
-  return activations
-
-
-def np_loss_and_grads(params, images, labels):
-  """Mean cross-entropy and its gradients [(dkernel, dbias), ...] by backprop."""
-  activations = np_forward(params, images)
-  logits = activations[-1]
-  cost = np_softmax_cross_entropy(logits, labels).mean()
-  probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-  probs /= probs.sum(axis=1, keepdims=True)
-  delta = (probs - labels) / len(images)  # d cost / d logits
-  grads = []
-  for i in reversed(range(len(params))):
-    grads.append((activations[i].T @ delta, delta.sum(axis=0)))
-    if i:
-      a = activations[i]
-      delta = (delta @ params[i][0].T) * a * (1 - a)  # through the sigmoid
-  return cost, grads[::-1]
-
-
-def np_accuracy(params, images, labels):
-  logits = np_forward(params, images)[-1]
-  return np.mean(logits.argmax(axis=1) == labels.argmax(axis=1))
-
-
-class NumpySGD:
-
-  def __init__(self, learning_rate):
-    self.learning_rate = learning_rate
-
-  def step(self, params, grads):
-    return [(w - self.learning_rate * dw, b - self.learning_rate * db)
-            for (w, b), (dw, db) in zip(params, grads)]
-
-
-class NumpyAdam:
-  """Keras 3's Adam: lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t), eps after sqrt."""
-
-  def __init__(self, learning_rate, beta1, beta2, epsilon):
-    self.lr, self.beta1, self.beta2, self.epsilon = (
-        learning_rate, beta1, beta2, epsilon)
-    self.t = 0
-    self.m = self.v = None
-
-  def step(self, params, grads):
-    flat_grads = [g for pair in grads for g in pair]
-    if self.m is None:
-      self.m = [np.zeros_like(g) for g in flat_grads]
-      self.v = [np.zeros_like(g) for g in flat_grads]
-    self.t += 1
-    lr_t = (self.lr * np.sqrt(1 - self.beta2 ** self.t)
-            / (1 - self.beta1 ** self.t))
-    flat_params = []
-    for i, (p, g) in enumerate(zip([p for pair in params for p in pair],
-                                   flat_grads)):
-      self.m[i] = self.beta1 * self.m[i] + (1 - self.beta1) * g
-      self.v[i] = self.beta2 * self.v[i] + (1 - self.beta2) * g * g
-      flat_params.append(p - lr_t * self.m[i] / (np.sqrt(self.v[i]) + self.epsilon))
-    return list(zip(flat_params[0::2], flat_params[1::2]))
-
-
-def numpy_optimizer(hparams):
-  if hparams.optimizer == "adam":
-    return NumpyAdam(hparams.learning_rate, hparams.beta1, hparams.beta2,
-                     hparams.epsilon)
-  return NumpySGD(hparams.learning_rate)
 
 
 # ---------------------------------------------------------------- helpers
@@ -143,19 +57,9 @@ def result_params(weights):
            weights[f"{name}/bias"].astype(np.float64)) for name in LAYERS]
 
 
-def summary_lines(text):
-  return [line for line in text.splitlines()
-          if line.startswith(("Epoch: ", "Accuracy: "))]
-
-
-def small_data_sets(mnist, train_size, test_size=500):
-  """Datasets of the first `train_size` training and `test_size` test images."""
-  return input_data.Datasets(
-      train=input_data.DataSet(mnist.train.images[:train_size],
-                               mnist.train.labels[:train_size], seed=0),
-      validation=mnist.validation,
-      test=input_data.DataSet(mnist.test.images[:test_size],
-                              mnist.test.labels[:test_size], seed=0))
+# Datasets of the first `train_size` training and `test_size` test images.
+small_data_sets = functools.partial(helpers.small_data_sets, test_size=500,
+                                    seed=0)
 
 
 def run_captured(hparams, data_sets, **kwargs):
@@ -164,16 +68,9 @@ def run_captured(hparams, data_sets, **kwargs):
   return result, lines
 
 
-def check_one_error_line(proc, status):
-  assert proc.returncode == status, proc.stderr
-  assert proc.stdout == ""
-  assert len(proc.stderr.splitlines()) == 1, proc.stderr
-  assert proc.stderr.startswith("error: ")
-
-
 @pytest.fixture(scope="module")
-def mnist(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True, seed=0)
+def mnist(full_mnist):
+  return helpers.fresh_data_sets(full_mnist, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +125,7 @@ def test_forward_pass_matches_numpy_and_dropout_acts_only_in_training(batch):
   images, _ = batch
   keras.utils.set_random_seed(1)
   model = mlp.inference((256, 128, 256), rate=1 - 0.7, dropout_layers="all")
-  expected = np_forward(dense_params(model), images)[-1]
+  expected = nr.forward(dense_params(model), images)[-1]
   assert_allclose(model(images, training=False).numpy(), expected,
                   rtol=1e-4, atol=1e-4)
   # With dropout on the logits too, about 30% of them are zeroed in training.
@@ -335,7 +232,7 @@ def test_loss_is_mean_softmax_cross_entropy_on_logits():
   logits = rng.normal(scale=30, size=(64, 10)).astype(np.float32)  # large too
   labels = input_data.dense_to_one_hot(rng.integers(0, 10, size=64))
   assert_allclose(float(mlp.loss()(labels, logits)),
-                  np_softmax_cross_entropy(logits, labels).mean(),
+                  nr.softmax_cross_entropy(logits, labels).mean(),
                   rtol=1e-6, atol=1e-5)
 
 
@@ -374,7 +271,7 @@ def test_optimizer_steps_match_numpy(case, steps, batch):
   optimizer = mlp.training(hparams.optimizer, hparams.learning_rate,
                            hparams.beta1, hparams.beta2, hparams.epsilon)
   cost_fn = mlp.loss()
-  reference = numpy_optimizer(hparams)
+  reference = nr.optimizer(hparams)
   for step in range(1, steps + 1):
     params = dense_params(model)
     with tf.GradientTape() as tape:
@@ -382,7 +279,7 @@ def test_optimizer_steps_match_numpy(case, steps, batch):
     grads = tape.gradient(cost, model.trainable_variables)
     optimizer.apply(grads, model.trainable_variables)
 
-    expected_cost, expected_grads = np_loss_and_grads(params, images, labels)
+    expected_cost, expected_grads = nr.cost_and_grads(params, images, labels)
     assert_allclose(float(cost), expected_cost, rtol=1e-5, atol=1e-6,
                     err_msg=f"step {step}")
     keras_grads = [g.numpy().astype(np.float64) for g in grads]
@@ -408,10 +305,10 @@ def test_compiled_model_steps_match_numpy(batch):
   images, labels = batch
   model = train.build_model(hparams)
   params = dense_params(model)
-  reference = numpy_optimizer(hparams)
+  reference = nr.optimizer(hparams)
   for step in range(3):
     logs = model.train_on_batch(images, labels, return_dict=True)
-    expected_cost, expected_grads = np_loss_and_grads(params, images, labels)
+    expected_cost, expected_grads = nr.cost_and_grads(params, images, labels)
     params = reference.step(params, expected_grads)
     assert_allclose(logs["loss"], expected_cost, rtol=1e-5, atol=1e-6,
                     err_msg=f"step {step + 1}")
@@ -444,10 +341,10 @@ def test_epoch_cost_follows_the_numpy_trajectory(case, mnist):
 
   result, lines = run_captured(hparams, data_sets)
 
-  reference = numpy_optimizer(hparams)
+  reference = nr.optimizer(hparams)
   expected_costs = []
   for _ in range(epochs):
-    cost, grads = np_loss_and_grads(params, images, labels)
+    cost, grads = nr.cost_and_grads(params, images, labels)
     expected_costs.append(cost)
     params = reference.step(params, grads)
   check_summary_format(lines, epochs)
@@ -468,8 +365,8 @@ def test_epoch_cost_is_the_mean_over_the_epochs_batches(mnist):
   data_sets = small_data_sets(mnist, train_size=200)  # 4 batches an epoch
   result, lines = run_captured(hparams, data_sets)
   params = result_params(result.weights)
-  expected = np_softmax_cross_entropy(
-      np_forward(params, data_sets.train.images)[-1],
+  expected = nr.softmax_cross_entropy(
+      nr.forward(params, data_sets.train.images)[-1],
       data_sets.train.labels).mean()
   check_summary_format(lines, 2)
   assert_allclose(result.epoch_costs, [expected] * 2, rtol=1e-5, atol=1e-6)
@@ -479,7 +376,8 @@ def test_epoch_cost_is_the_mean_over_the_epochs_batches(mnist):
 
 @pytest.fixture(scope="module")
 def pixels(data_dir):
-  """MNIST as the make targets read it for modern: uint8 images."""
+  """MNIST as the make targets read it for modern: uint8 images (read here,
+  not made from full_mnist: reading them is what is tested)."""
   return input_data.read_data_sets(data_dir, one_hot=True, dtype=port.PORT.image_dtype)
 
 
@@ -523,7 +421,8 @@ def hw05_run(mnist, tmp_path_factory):
 def test_accuracy_line_is_dropout_free_argmax_as_float32(hw05_run):
   result, lines, data_sets, _ = hw05_run
   test = data_sets.test
-  expected = np_accuracy(result_params(result.weights), test.images, test.labels)
+  expected = nr.accuracy(nr.forward(result_params(result.weights), test.images)[-1],
+                         test.labels)
   # One float32 argmax near-tie may flip; dropout at test would move it far more.
   assert_allclose(result.accuracy, expected, rtol=0, atol=1.5 / test.num_examples)
   assert lines[-1] == "Accuracy: " + str(np.float32(result.accuracy))
@@ -541,7 +440,7 @@ def test_save_path_writes_a_keras_file_that_predicts_the_same(hw05_run):
     assert_allclose(bias, exp_bias, rtol=0, atol=0)
   images = data_sets.test.images
   assert_allclose(loaded.predict(images, verbose=0),
-                  np_forward(result_params(result.weights), images)[-1],
+                  nr.forward(result_params(result.weights), images)[-1],
                   rtol=1e-4, atol=1e-4)
 
 
@@ -638,7 +537,7 @@ def test_cli_save_path_model_reproduces_the_printed_accuracy(command_runs, mnist
 
 def test_diverging_run_exits_3_naming_epoch_and_step(command_runs):
   proc = command_runs["diverging"]
-  check_one_error_line(proc, 3)
+  assert_one_error_line(proc, status=3)
   # Step 1 moves the output kernel by ~1e38: step 2's logits overflow.
   assert "epoch 1, step 2" in proc.stderr
 
@@ -658,46 +557,23 @@ def test_make_targets_run_clean(command_runs, target, epochs):
     ("surplus_argument",),
 ])
 def test_bad_flags_exit_2_with_one_line(flags):
-  check_one_error_line(run_module("modern.hw05", *flags), 2)
+  assert_one_error_line(run_module("modern.hw05", *flags), status=2)
 
 
 def test_save_path_without_keras_suffix_exits_2_and_writes_nothing(command_runs):
   proc = command_runs["bad_save"]
-  check_one_error_line(proc, 2)
+  assert_one_error_line(proc, status=2)
   assert "--save_path" in proc.stderr
   assert os.listdir(command_runs["bad_save_dir"]) == []
-
-
-# ---------------------------------------------------------------- MIGRATION.md
-
-# "`code` [file#L12](file#L12)": the code the guide quotes, then its line(s).
-QUOTED_LINK = re.compile(
-    r"`([^`]+)`\s*\[[^\]]*\]\(((?:legacy|modern|common|migration)/[\w/.]+)#L(\d+)(?:-L(\d+))?\)")
-
-
-def test_migration_guide_links_point_at_the_code_they_quote():
-  with open(os.path.join(REPO_ROOT, "MIGRATION.md"), encoding="utf-8") as f:
-    guide = f.read()
-  links = QUOTED_LINK.findall(guide)
-  assert len(links) == guide.count("#L") // 2  # every line link is checked
-  assert len(links) > 40
-  files = {}
-  for code, path, first, last in links:
-    if path not in files:
-      with open(os.path.join(REPO_ROOT, path), encoding="utf-8") as f:
-        files[path] = f.read().splitlines()
-    first, last = int(first), int(last or first)
-    quoted = " ".join(files[path][first - 1:last])
-    assert code in quoted, f"{path}#L{first}: {code!r} not in {quoted!r}"
 
 
 # ---------------------------------------------------------------- full data
 
 
 @pytest.mark.slow
-def test_hw04_full_run_reaches_95_5_percent(data_dir):
+def test_hw04_full_run_reaches_95_5_percent(full_mnist):
   """The default hw04 run, as `make modern-hw04` does it (TF1: 96.49, 96.51%)."""
-  data_sets = input_data.read_data_sets(data_dir, one_hot=True)
+  data_sets = helpers.fresh_data_sets(full_mnist)
   result, lines = run_captured(hp.SCRIPTS["hw04"], data_sets)
   print("\n".join(lines))  # the run's record, shown with -s or -rP
   check_summary_format(lines, epochs=15)

@@ -2,9 +2,10 @@
 
 Trains each port as `python -m legacy.hw05 --seed 3` does (common/cli.py:
 the default hyper-parameters of common.hparams.SCRIPTS, full data, the
-port's run_training) and compares the test accuracies. Training is chaotic (../shared/SEED.md):
-runs of the two ports from the same seed share nothing but the seed, so
-only distributions over seeds can be compared.
+port's run_training) and compares the test accuracies. Training is chaotic
+(docs/original-scripts.md, facts measured along the way): runs of the two
+ports from the same seed share nothing but the seed, so only distributions
+over seeds can be compared.
 
   hw04, seeds 1-3 per port: every run at least 95.5%, and the two ports'
     mean accuracies within 1 percentage point.
@@ -18,10 +19,12 @@ a run pass. Only `make parity` runs this module (pytest -m parity -s), and
 prints the table of all runs.
 
 Speed: the runs go to worker processes, one per core, each limited to one
-TensorFlow thread (experiments/runner.py says why), as the commands' default
---threads=1: on the same kind of CPU a seed here gives what the same seed
-gives on the command line (on another kind, TF's kernels round differently
-and only the distributions compare).
+TensorFlow intra-op thread (experiments/runner.py says why). The commands
+default to one intra-op thread too (--threads=1), so on the same kind of CPU
+a seed's run here is the one `python -m legacy.hw05 --seed 3` (or `make
+legacy-hw05 ARGS=--seed=3`) prints; on another kind, TF's kernels round
+differently and only the distributions compare. A run's result depends on
+the thread count too (float32 sums split differently, then chaos).
 
 Environment variables reduce the configuration, only to try the plumbing
 quickly (the statistics then mean nothing); unset, the real one runs:

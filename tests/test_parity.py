@@ -19,9 +19,9 @@ from scipy import stats
 import tensorflow as tf
 
 from common import hparams as hp
-from common import input_data
 from legacy import train as legacy_train
 from modern import train as modern_train
+import helpers
 from experiments import runner
 from migration import names as migration_names
 from migration import transplant
@@ -47,9 +47,8 @@ def without_dropout(script):
 
 
 @pytest.fixture(scope="module")
-def data_sets(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True, seed=SEED,
-                                   train_limit=TRAIN_LIMIT)
+def data_sets(full_mnist):
+  return helpers.fresh_data_sets(full_mnist, seed=SEED, train_limit=TRAIN_LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -230,11 +229,12 @@ def test_adam_steps_give_the_same_weights_slots_and_bias_correction(data_sets):
 
 @pytest.mark.parametrize("script", ["hw04", "hw05"])
 def test_first_ten_steps_give_the_same_losses(script, data_sets):
-  """Ten steps, not more: the dynamics are chaotic (docs/original-scripts.md). Two
-  correct implementations agree to float32 rounding (1e-7) at first, then
-  drift apart about 1.5x a step: 1e-7 * 1.5 ** 10 is still 6e-6, but after
-  some 50 steps their losses differ in the first digit. Over whole runs only
-  distributions can be compared (test_outcome_parity.py)."""
+  """Ten steps, not more: the dynamics are chaotic (docs/original-scripts.md,
+  facts measured along the way). Two correct implementations agree to
+  float32 rounding (1e-7) at first, then drift apart about 1.5x a step:
+  1e-7 * 1.5 ** 10 is still 6e-6, but after some 50 steps their losses
+  differ in the first digit. Over whole runs only distributions can be
+  compared (test_outcome_parity.py)."""
   hparams = without_dropout(script)
   with LegacySession(hparams) as legacy:
     model = keras_twin(legacy, hparams)

@@ -12,7 +12,6 @@ import concurrent.futures
 import dataclasses
 import glob
 import os
-import re
 
 import numpy as np
 import pytest
@@ -23,11 +22,13 @@ from common import hparams as hp
 from common import input_data
 from common import summaries
 from migration.ports import PORTS
-from conftest import run_module
+from helpers import ACCURACY_LINE
+from helpers import EPOCH_LINE
+from helpers import fresh_data_sets
+from helpers import run_module
+from helpers import small_data_sets
 
 SEED = 3
-EPOCH_LINE = re.compile(r"^Epoch: (\d{4}) cost = (\d+\.\d{9})$")
-ACCURACY_LINE = re.compile(r"^Accuracy: (\S+)$")
 
 
 def read_scalars(logdir):
@@ -102,6 +103,11 @@ def test_scalars_are_the_printed_costs_and_accuracy(port, cli_runs):
 def test_both_ports_write_the_same_tags_at_the_same_steps(cli_runs):
   steps = {port: sorted((tag, step) for tag, step, _ in read_scalars(logdir))
            for port, (_, logdir) in cli_runs.items()}
+  # Not two empty lists: 3 epochs' costs and the accuracy, in each port.
+  assert len(steps["legacy"]) == 4
+  assert steps["legacy"] == sorted(
+      [(summaries.COST_TAG, epoch) for epoch in (1, 2, 3)]
+      + [(summaries.ACCURACY_TAG, 3)])
   assert steps["legacy"] == steps["modern"]
 
 
@@ -109,8 +115,8 @@ def test_both_ports_write_the_same_tags_at_the_same_steps(cli_runs):
 
 
 @pytest.fixture(scope="module")
-def mnist(data_dir):
-  return input_data.read_data_sets(data_dir, one_hot=True)
+def mnist(full_mnist):
+  return fresh_data_sets(full_mnist)
 
 
 def train(port, mnist, stop_after=None, training_epochs=4, **kwargs):
@@ -118,12 +124,7 @@ def train(port, mnist, stop_after=None, training_epochs=4, **kwargs):
   (after the epoch, before its checkpoint). Returns the printed lines."""
   hparams = dataclasses.replace(hp.SCRIPTS["hw05"], hidden_units=(32, 16),
                                 training_epochs=training_epochs, seed=SEED)
-  data_sets = input_data.Datasets(
-      train=input_data.DataSet(mnist.train.images[:1000],
-                               mnist.train.labels[:1000], seed=SEED),
-      validation=mnist.validation,
-      test=input_data.DataSet(mnist.test.images[:1000],
-                              mnist.test.labels[:1000], seed=SEED))
+  data_sets = small_data_sets(mnist, 1000, test_size=1000, seed=SEED)
   lines = []
 
   def print_fn(line):
