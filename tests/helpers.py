@@ -11,8 +11,6 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
-
 from common import input_data
 from experiments import runner
 
