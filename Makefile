@@ -55,7 +55,7 @@ bench: $(STAMP)  ## Speed and memory of both ports vs the FLOP floor (minutes).
 	$(PY) -m benchmarks.bench --out benchmarks/results.json $(ARGS)
 
 report: $(STAMP)  ## The reconstruction study + conclusion test into report/ (about an hour; resumes).
-	$(PY) -m experiments.study --out report $(ARGS)
+	$(PY) -m experiments.study --out report --kernels=portable $(ARGS)
 
 clean:  ## Remove .venv and caches (downloaded MNIST_data/ stays).
 	rm -rf $(VENV) .pytest_cache

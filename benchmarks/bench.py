@@ -31,7 +31,9 @@ import sys
 import tempfile
 import time
 
+from common import console
 from common import hparams as hp
+from common import machine
 
 PORTS = ("legacy", "modern")
 PEER = "jax"
@@ -53,7 +55,6 @@ def flops_per_example(hidden_units=hp.HParams.hidden_units) -> int:
 
 def matmul_gflops(seconds: float = 5.0) -> float:
   """TF's float32 matmul throughput here on the model's first-layer shape."""
-  from common import console  # pylint: disable=g-import-not-at-top
   tf = console.import_tensorflow()
   images = tf.random.normal([100, hp.IMAGE_PIXELS])
   weights = tf.random.normal([hp.IMAGE_PIXELS, 256])
@@ -131,6 +132,10 @@ def main(argv=None) -> None:
   runs = _run_all(ports, scripts, args.runs, args.jax_python)
   results = {"matmul_gflops": gflops, "floor_s": floor_s,
              "flops_per_example": flops_per_example(),
+             # The machine, as the targets' TensorFlow saw it (the commands'
+             # defaults: one intra-op thread, native kernels).
+             "machine": machine.fingerprint(
+                 {**os.environ, **console.thread_environment(1)}),
              "targets": _summarise_runs(runs, steps, floor_s)}
   _print_table(gflops, floor_s, results["targets"])
   _write_json(args.out, results)

@@ -2,7 +2,8 @@
 
 --checkpoint_dir DIR holds:
 
-  hparams.json  the port, hyper-parameters and seed of the run, written when
+  hparams.json  the port, hyper-parameters and seed of the run, and the
+                machine it started on (common/machine.py), written when
                 it starts with no checkpoint there yet; once there is one, a
                 run with other flags is refused by name, before anything is
                 written.
@@ -35,6 +36,7 @@ import os
 import re
 import secrets
 import signal
+import sys
 import threading
 from typing import List, Optional
 
@@ -42,6 +44,7 @@ import tensorflow as tf
 
 from common import files
 from common import hparams as hp
+from common import machine
 from common.errors import UserError
 
 RECORD_NAME = "hparams.json"
@@ -124,9 +127,20 @@ def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> in
   if not has_checkpoint:
     seed = hparams.seed if hparams.seed is not None else secrets.randbelow(2**31)
     files.write_text(record_path, json.dumps(
-        {"port": port, "hparams": _describe(hparams), "seed": seed}, indent=2))
+        {"port": port, "hparams": _describe(hparams), "seed": seed,
+         # Where the run's numbers come from (common/machine.py).
+         "machine": machine.fingerprint()}, indent=2))
     return seed
+  return _check_resumable(record_path, where, port, hparams)
 
+
+def _check_resumable(record_path: str, where: str, port: str,
+                     hparams: hp.HParams) -> int:
+  """The recorded seed, if the record is of `port`'s run of `hparams`.
+
+  A run started on another kind of machine resumes, with one line on
+  stderr saying it will not end as one that never moved would.
+  """
   try:
     with open(record_path, encoding="utf-8") as f:
       record = json.load(f)
@@ -147,7 +161,17 @@ def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> in
   if differences:
     raise UserError(f"{where} holds a run with {', and '.join(differences)}; "
                     "use another directory or the same flags")
+  _note_if_moved(record.get("machine"), where)
   return seed
+
+
+def _note_if_moved(recorded: Optional[dict], where: str) -> None:
+  """One line on stderr if the run was started with other numerics."""
+  here = machine.fingerprint()
+  if recorded and machine.numerics(recorded) != machine.numerics(here):
+    print(f"note: {where} was started on {machine.describe(recorded)}; it "
+          f"goes on here, on {machine.describe(here)}, but will not end "
+          "bit-identical to a run that never moved", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -60,6 +60,7 @@ def _train(port: ports.Port, argv) -> None:
   _no_arguments(argv, "--seed=3")
   timer = timings.PhaseTimer.from_environment()
   os.environ.update(console.thread_environment(FLAGS.threads))
+  os.environ.update(console.kernel_environment(FLAGS.kernels))
   console.import_tensorflow(verbose=FLAGS.verbose)
   timer.mark("imported")
   hparams = common_flags.hparams_from_flags()
@@ -83,18 +84,21 @@ def run_training_command(script: str, port: ports.Port) -> None:
 
 def _command(main: Callable[[], None], argv) -> None:
   _no_arguments(argv, "--name=value")
+  os.environ.update(console.kernel_environment(FLAGS.kernels))
   console.import_tensorflow(verbose=FLAGS.verbose)
   with _one_line_errors():
     main()
 
 
 def run_command(define_flags: Callable[[], None], main: Callable[[], None]) -> None:
-  """Runs `main()` after `define_flags()` defined its flags (and --verbose).
+  """Runs `main()` after `define_flags()` defined its flags (and --kernels,
+  --verbose).
 
   `main` reads its flags from FLAGS, and imports TensorFlow only inside
   itself: by then it was imported quietly (common/console.py).
   """
   define_flags()
+  common_flags.define_kernels_flag()
   common_flags.define_verbose_flag()
   common_flags.make_key_flags()
   app.run(functools.partial(_command, main), flags_parser=common_flags.parse_flags)

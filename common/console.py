@@ -3,8 +3,7 @@
 `import tensorflow` writes absl/oneDNN/CUDA-stub lines straight to file
 descriptor 2 from C++, before any logging setting can act, and again when
 devices are first initialised (tensorflow#100442, #79029). No environment
-variable removes all of them, and TF_ENABLE_ONEDNN_OPTS=0 would cost 1.5x in
-speed. So, unless verbose, stderr is pointed at /dev/null only while
+variable removes all of them. So, unless verbose, stderr is pointed at /dev/null only while
 TensorFlow is imported and its devices are listed, then restored: errors
 raised later still show.
 """
@@ -12,6 +11,7 @@ raised later still show.
 import contextlib
 import logging
 import os
+import platform
 import sys
 from typing import Dict
 
@@ -47,6 +47,33 @@ def thread_environment(threads: int) -> Dict[str, str]:
   that changes no number, only what overlaps.
   """
   return {"TF_NUM_INTRAOP_THREADS": str(threads)} if threads else {}
+
+
+# --kernels: which CPU kernels TensorFlow runs (kernel_environment).
+KERNELS = ("portable", "native")
+
+
+def kernel_environment(kernels: str) -> Dict[str, str]:
+  """The variables that choose TensorFlow's CPU kernels, read when it starts.
+
+  "native" leaves TensorFlow's defaults: oneDNN picks the widest
+  instructions the CPU has, and on some CPUs (AVX-512 ones with VNNI, BF16
+  or AMX) TensorFlow turns oneDNN's custom ops on; a seed's numbers then
+  depend on the kind of CPU. "portable" turns the custom ops off and caps
+  oneDNN at AVX2 on x86-64 (TensorFlow's own MatMul runs on oneDNN's sgemm
+  too, so the cap matters with the ops off). An AVX-512 machine then
+  computes, digit for digit, what the project's 2026-11-28 machine
+  computed by default, by all signs an AVX2 one (measured:
+  docs/reproducibility.md).
+  """
+  if kernels == "native":
+    return {}
+  if kernels != "portable":
+    raise ValueError(f"{kernels!r} is not one of {KERNELS}")
+  env = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+  if platform.machine().lower() in ("x86_64", "amd64"):
+    env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+  return env
 
 
 def import_tensorflow(verbose: bool = False):

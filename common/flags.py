@@ -13,6 +13,7 @@ import sys
 
 from absl import flags
 
+from common import console
 from common import errors
 from common import hparams as hp
 
@@ -81,6 +82,7 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
                        "sums are split among threads: with 1, a seed gives "
                        "the same run on any machine with the same kind of "
                        "CPU.", **fv)
+  define_kernels_flag(flag_values)
   define_verbose_flag(flag_values)
   _register_validators(flag_values)
   make_key_flags(__name__, flag_values)
@@ -166,6 +168,17 @@ def define_data_dir_flag(flag_values: flags.FlagValues = FLAGS) -> None:
                       "Directory with the MNIST files (else $MNIST_DATA_DIR, "
                       "else MNIST_data/); missing files are downloaded there.",
                       flag_values=flag_values)
+
+
+def define_kernels_flag(flag_values: flags.FlagValues = FLAGS) -> None:
+  flags.DEFINE_enum("kernels", "native", console.KERNELS,
+                    "TensorFlow's CPU kernels. native: its defaults, the "
+                    "fastest for this CPU; a seed repeats its numbers on "
+                    "the same kind of CPU only. portable: oneDNN's custom "
+                    "ops off and its instructions capped at AVX2 (about "
+                    "1.1-1.2x the CPU time on an AVX-512 machine), which "
+                    "gives an AVX-512 machine an AVX2 machine's numbers "
+                    "(docs/reproducibility.md).", flag_values=flag_values)
 
 
 def define_verbose_flag(flag_values: flags.FlagValues = FLAGS) -> None:

@@ -7,7 +7,7 @@ are compared with, is the caller's (study.py, sweep.py).
 import os
 import statistics
 import subprocess
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import matplotlib
 
@@ -17,6 +17,7 @@ from matplotlib import ticker  # pylint: disable=g-import-not-at-top,wrong-impor
 
 from common import files  # pylint: disable=wrong-import-position
 from common import hparams as hp  # pylint: disable=wrong-import-position
+from common import machine  # pylint: disable=wrong-import-position
 
 # In this order, left to right, in every figure.
 PORT_COLORS = {"seed": "0.45", "legacy": "tab:blue", "modern": "tab:orange"}
@@ -57,10 +58,36 @@ def provenance_lines(out_dir: Optional[str] = None) -> List[str]:
           "Records from earlier invocations are kept and reused, so a run may "
           "date from an older commit; runs known to give other numbers now "
           "carry a note (under Runs).", "",
-          "Records compare bit for bit only on the same kind of CPU: "
-          "TensorFlow's kernels choose their instructions by CPU, which round "
-          "float32 sums differently, and training is chaotic. Elsewhere, "
-          "compare the distributions over seeds, not single runs."]
+          "Records compare bit for bit only where their numerics agree (the "
+          "same kind of CPU, or `--kernels=portable` on AVX2 and AVX-512 "
+          "machines alike): TensorFlow's kernels choose their instructions by "
+          "CPU, which round float32 sums differently, and training is chaotic. "
+          "Elsewhere, compare the distributions over seeds, not single runs."]
+
+
+def machine_lines(records: Iterable[dict]) -> List[str]:
+  """Markdown: the kinds of machine the records came from, each apart.
+
+  Records compare digit for digit only within one kind (machine.numerics:
+  the CPU unless --kernels=portable, the versions, the thread and kernel
+  settings); with more than one, the lines say that the tables pool them.
+  """
+  kinds: Dict[Optional[str], list] = {}
+  for record in records:
+    fingerprint = record.get("machine")
+    entry = kinds.setdefault(machine.numerics(fingerprint), [fingerprint, {}])
+    entry[1][record["port"]] = entry[1].get(record["port"], 0) + 1
+  lines = []
+  for key, (fingerprint, ports) in kinds.items():
+    counts = ", ".join(f"{n} {port}" for port, n in sorted(ports.items()))
+    lines.append(f"- {sum(ports.values())} runs ({counts}) on "
+                 f"{machine.describe(fingerprint)}"
+                 + (f" (numerics `{key}`)" if key else ""))
+  if len(kinds) > 1:
+    lines += ["", f"These are {len(kinds)} kinds of numerics: a seed gives "
+              "other numbers on each, so compare them by distribution only. "
+              "The tables pool them."]
+  return lines
 
 
 def accuracy_cell(record: Optional[dict]) -> str:

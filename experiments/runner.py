@@ -36,6 +36,7 @@ from common import console
 from common import errors
 from common import hparams as hp
 from common import input_data
+from common import machine
 from common import ports
 from migration.ports import PORTS
 
@@ -156,7 +157,9 @@ def train_once(run: Run, data_dir: Optional[str]) -> dict:
           "epoch_costs": epoch_costs, "accuracy": accuracy,
           "collapsed": is_collapsed(accuracy), "error": error,
           "seconds": round(time.monotonic() - start, 2),
-          "threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0")) or None}
+          "threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0")) or None,
+          # What the numbers came from: a seed repeats them on this kind only.
+          "machine": machine.fingerprint()}
 
 
 def _start_worker():
@@ -188,14 +191,20 @@ def _environment(changes: Dict[str, str]):
         os.environ[name] = value
 
 
+def worker_environment(kernels: str = "native") -> Dict[str, str]:
+  """What each worker sets before it imports TensorFlow (--kernels)."""
+  return {**SINGLE_THREAD_ENV, **console.kernel_environment(kernels)}
+
+
 @contextlib.contextmanager
-def worker_pool(workers: int) -> Iterator[concurrent.futures.Executor]:
+def worker_pool(workers: int,
+                kernels: str = "native") -> Iterator[concurrent.futures.Executor]:
   """`workers` processes, each training on one TensorFlow thread."""
   # "spawn": a fork of a process that already runs TensorFlow is unsafe.
   # Workers start on the first submit and inherit the environment then,
   # before they import TensorFlow; this process gets it back unchanged.
   context = multiprocessing.get_context("spawn")
-  with _environment(SINGLE_THREAD_ENV), concurrent.futures.ProcessPoolExecutor(
+  with _environment(worker_environment(kernels)), concurrent.futures.ProcessPoolExecutor(
       max_workers=workers, mp_context=context,
       initializer=_start_worker) as pool:
     try:
@@ -268,14 +277,47 @@ def _duration(seconds: float) -> str:
   return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
+def worker_fingerprint(kernels: str = "native") -> dict:
+  """The machine.fingerprint the workers will record."""
+  return machine.fingerprint({**os.environ, **worker_environment(kernels)})
+
+
+def check_one_machine(records: Dict[str, dict], out_dir: str, kernels: str,
+                      mixed_machines: bool = False) -> None:
+  """Refuses to add this machine's runs beside records of other numerics.
+
+  A seed here would not repeat them, and a report would pool them: raises
+  UserError naming them and what to do, unless `mixed_machines`.
+  """
+  here = worker_fingerprint(kernels)
+  others = [r.get("machine") for r in records.values()
+            if machine.numerics(r.get("machine")) != machine.numerics(here)]
+  if not others or mixed_machines:
+    return
+  theirs = machine.numerics(others[0])
+  hint = ("pass --kernels=portable, which computes theirs"
+          if theirs and theirs == machine.numerics(worker_fingerprint("portable"))
+          else "move the file aside to start afresh here")
+  raise errors.UserError(
+      f"{os.path.join(out_dir, RUNS_FILE)} holds {len(others)} runs recorded "
+      f"with other numerics ({machine.describe(others[0])}) than this "
+      f"machine's ({machine.describe(here)}), which a seed here would not "
+      f"repeat: {hint}, or pass --mixed_machines to add this machine's runs "
+      "beside them (the report names each run's machine)")
+
+
 def run_sweep(runs: Iterable[Run], out_dir: str, data_dir: Optional[str] = None,
               workers: Optional[int] = None,
-              print_fn=functools.partial(print, flush=True)) -> Dict[str, dict]:
+              print_fn=functools.partial(print, flush=True),
+              kernels: str = "native",
+              mixed_machines: bool = False) -> Dict[str, dict]:
   """Trains every run not yet recorded in out_dir/runs.jsonl; {key: record}.
 
   Each finished run is appended at once, so an interrupted sweep loses at
   most the runs in flight. Prints a progress line per finished run: which
-  of how many, its result, and the estimated time left.
+  of how many, its result, and the estimated time left. Runs go to
+  workers with `kernels` (console.kernel_environment); none is started
+  beside records of other numerics unless `mixed_machines`.
   """
   os.makedirs(out_dir, exist_ok=True)
   records = read_records(out_dir)
@@ -287,11 +329,12 @@ def run_sweep(runs: Iterable[Run], out_dir: str, data_dir: Optional[str] = None,
            f"{workers} at a time")
   if not todo:
     return records
+  check_one_machine(records, out_dir, kernels, mixed_machines)
   # Modern runs and hw05 runs take longest: started first, they leave no
   # long run alone at the end.
   todo.sort(key=lambda r: (r.port != "modern", r.hparams.optimizer != "adam"))
   start = time.monotonic()
-  with worker_pool(workers) as pool:
+  with worker_pool(workers, kernels) as pool:
     futures = {pool.submit(train_once, run, data_dir): run for run in todo}
     for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
       run = futures[future]
@@ -305,6 +348,27 @@ def run_sweep(runs: Iterable[Run], out_dir: str, data_dir: Optional[str] = None,
       print_fn(f"[{done}/{len(todo)}] {describe_run(run)}: {result} "
                f"({record['seconds']:.0f} s); about {_duration(left)} left")
   return records
+
+
+def define_worker_flags() -> None:
+  """--workers, --kernels and --mixed_machines: what the sweep commands share."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_integer("workers", None, "Runs at a time (default: one per core).",
+                       lower_bound=1)
+  flags.DEFINE_enum("kernels", "native", console.KERNELS,
+                    "TensorFlow's CPU kernels in every run, as the training "
+                    "commands' --kernels.")
+  flags.DEFINE_boolean("mixed_machines", False,
+                       "Add runs even where runs.jsonl holds runs of other "
+                       "numerics (another kind of machine or --kernels); the "
+                       "report then names each run's machine.")
+
+
+def worker_options() -> dict:
+  """run_sweep's keyword arguments from define_worker_flags' flags."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  return dict(workers=f.workers, kernels=f.kernels, mixed_machines=f.mixed_machines)
 
 
 def prepare_out_dir(out_dir: str) -> None:

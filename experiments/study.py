@@ -308,8 +308,11 @@ CRITERIA = {"hw05": HW05_CRITERIA, "hw04": HW04_CRITERIA}
 
 
 def run_study(out_dir: str, seeds: Seeds, scale: runner.Scale,
-              data_dir: Optional[str], workers: Optional[int]) -> Dict[str, dict]:
-  """Stage 1 (screen + conclusion + shipped defaults), then stage 2 (finalists)."""
+              data_dir: Optional[str], **options) -> Dict[str, dict]:
+  """Stage 1 (screen + conclusion + shipped defaults), then stage 2 (finalists).
+
+  `options` go to runner.run_sweep (workers, kernels, mixed_machines).
+  """
   stage1 = []
   for script in ("hw05", "hw04"):
     for config in CANDIDATES[script]:
@@ -320,13 +323,13 @@ def run_study(out_dir: str, seeds: Seeds, scale: runner.Scale,
   print(f"stage 1 of 2: screening {len(HW05_CANDIDATES)} hw05 and "
         f"{len(HW04_CANDIDATES)} hw04 candidates, the shipped defaults and "
         "the conclusion's variants", flush=True)
-  records = runner.run_sweep(stage1, out_dir, data_dir, workers)
+  records = runner.run_sweep(stage1, out_dir, data_dir, **options)
   stage2 = []
   for script, configs in plan_finalists(records, seeds, scale).items():
     for config in configs:
       stage2 += config.runs(runner.PORTS, seeds.final(script), scale)
   print("stage 2 of 2: the finalists with more seeds, in both ports", flush=True)
-  return runner.run_sweep(stage2, out_dir, data_dir, workers)
+  return runner.run_sweep(stage2, out_dir, data_dir, **options)
 
 
 # ---------------------------------------------------------------- the report
@@ -372,8 +375,11 @@ def _report_header(out_dir: str, scale: runner.Scale) -> List[str]:
            f"`{runner.RUNS_FILE}` beside this file; do not edit by hand.",
            "Each run trains on one intra-op TensorFlow thread, as the commands "
            "do by default (`--threads=1`), so a seed's run here prints the same "
-           "numbers as `make legacy-hw05 ARGS=--seed=N` (or `modern-hw05`) on "
-           "the same kind of CPU, unless the run carries a note (under Runs).", "",
+           "numbers as `make legacy-hw05 ARGS=--seed=N` (or `modern-hw05`) "
+           "given the same `--kernels` on the same kind of CPU; `make report` "
+           "uses `--kernels=portable`, whose numbers are the same on AVX2 and "
+           "AVX-512 machines (docs/reproducibility.md). Under Runs: the "
+           "machines the records came from.", "",
            *report.provenance_lines(out_dir), ""]
   if scale != runner.Scale():
     lines += [f"**Reduced runs** ({scale}): a dry run, not the study.", ""]
@@ -556,7 +562,8 @@ def _runs_section(records: Dict[str, dict]) -> List[str]:
   seconds = sum(r["seconds"] for r in records.values())
   lines = ["## Runs", "",
            f"{len(records)} runs recorded, {seconds / 60:.0f} min of training "
-           "in all (one thread each)."]
+           "in all (one thread each), on:", "",
+           *report.machine_lines(records.values())]
   notes = {}
   for record in records.values():
     if record.get("note"):
@@ -582,8 +589,7 @@ def define_flags() -> None:
                       "and the figures; an interrupted study resumes there.")
   flags.DEFINE_string("data_dir", None, "MNIST files (else $MNIST_DATA_DIR, "
                       "else MNIST_data/); missing files are downloaded.")
-  flags.DEFINE_integer("workers", None, "Runs at a time (default: one per core).",
-                       lower_bound=1)
+  runner.define_worker_flags()
   flags.DEFINE_boolean("report_only", False,
                        "Write the report from the runs recorded, train nothing.")
   for field, default in dataclasses.asdict(Seeds()).items():
@@ -612,7 +618,8 @@ def main(argv) -> None:
       records = runner.read_records(FLAGS.out)
     else:
       runner.verify_data(FLAGS.data_dir)
-      records = run_study(FLAGS.out, seeds, scale, FLAGS.data_dir, FLAGS.workers)
+      records = run_study(FLAGS.out, seeds, scale, FLAGS.data_dir,
+                          **runner.worker_options())
   print(f"report: {write_report(FLAGS.out, seeds, scale, records)}")
 
 

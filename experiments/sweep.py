@@ -26,13 +26,12 @@ from experiments import runner
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("script", "hw05", list(hp.SCRIPTS), "Whose defaults to start from.")
-flags.DEFINE_list("ports", list(runner.PORTS), "legacy, modern or both.")
+flags.DEFINE_list("ports", list(runner.PORTS), "legacy, modern, or legacy,modern for both.")
 flags.DEFINE_string("seeds", "1-10", "Seeds, e.g. 1-10 or 1,4,7.")
 flags.DEFINE_string("out", None, "Directory for runs.jsonl, README.md and the figures.")
 flags.DEFINE_string("data_dir", None, "MNIST files (else $MNIST_DATA_DIR, else "
                     "MNIST_data/); missing files are downloaded.")
-flags.DEFINE_integer("workers", None, "Runs at a time (default: one per core).",
-                     lower_bound=1)
+runner.define_worker_flags()
 flags.mark_flag_as_required("out")
 flags.register_validator("ports", lambda ports: bool(ports) and set(ports) <= set(runner.PORTS),
                          message="--ports must be legacy, modern or legacy,modern")
@@ -48,14 +47,19 @@ def config_from_args(script: str, args) -> runner.Config:
   flag_values = flags.FlagValues()
   common_flags.define_flags(script, flag_values)
   try:
-    flag_values(["sweep", *args])
+    unparsed = flag_values(["sweep", *args])[1:]
   except flags.Error as e:
     errors.fail(f"{e} (in the training flags after --)", 2)
-  run_options = ("seed", "data_dir", "save_path", "verbose")
+  if unparsed:
+    errors.fail(f"unexpected arguments {' '.join(unparsed)!r}; training "
+                "flags go after --, e.g. -- --keep_prob=1", 2)
+  run_options = ("seed", "data_dir", "save_path", "verbose", "threads", "kernels",
+                 "checkpoint_dir", "logdir")
   given = [a for a in args if a.lstrip("-").split("=")[0] in run_options]
   if given:
     errors.fail(f"{given[0]} is the sweep's to set, not a training flag here: "
-             "use --seeds / --data_dir", 2)
+                "use --seeds / --data_dir / --kernels (every run has one "
+                "thread)", 2)
   hparams = common_flags.hparams_from_flags(flag_values)
   defaults = hp.SCRIPTS[script]
   changes = tuple((field.name, getattr(hparams, field.name))
@@ -75,7 +79,9 @@ def write_report(out_dir, config, ports, seeds, records) -> str:
                              {config.label: columns}, "Test accuracy")
   report.cost_curves(os.path.join(out_dir, "costs.png"), {config.label: columns},
                      "Per-epoch cost of every run")
-  lines += ["", "![accuracy](accuracy.png)", "", "![costs](costs.png)"]
+  lines += ["", "![accuracy](accuracy.png)", "", "![costs](costs.png)", "",
+            "Recorded on:", "",
+            *report.machine_lines(r for column in columns.values() for r in column if r)]
   path = os.path.join(out_dir, "README.md")
   report.write_text(path, lines)
   return path
@@ -88,7 +94,7 @@ def main(argv) -> None:
     runner.prepare_out_dir(FLAGS.out)
     runner.verify_data(FLAGS.data_dir)
     records = runner.run_sweep(config.runs(FLAGS.ports, seeds), FLAGS.out,
-                               FLAGS.data_dir, FLAGS.workers)
+                               FLAGS.data_dir, **runner.worker_options())
   print(f"report: {write_report(FLAGS.out, config, FLAGS.ports, seeds, records)}")
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from common import console
 from common import hparams as hp
+from common import machine
 from helpers import REPO_ROOT, run_module
 from experiments import runner
 from experiments import study
@@ -80,6 +81,13 @@ def test_sweep_records_every_run_as_a_json_line(tiny_sweep):
     assert record["collapsed"] == (record["accuracy"] < hp.COLLAPSE_THRESHOLD)
     assert record["seconds"] > 0 and record["threads"] == 1
     assert record["key"] == runner.run_from_record(record).key
+    # The machine it ran on, read back: one intra-op thread, native kernels.
+    fingerprint = record["machine"]
+    assert fingerprint["settings"]["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert "TF_ENABLE_ONEDNN_OPTS" not in fingerprint["settings"]
+    assert fingerprint["cores"] >= 1 and fingerprint["tensorflow"]
+    assert machine.numerics(fingerprint) == machine.numerics(
+        runner.worker_fingerprint("native"))
 
 
 @pytest.mark.parametrize("port", runner.PORTS)
@@ -228,6 +236,9 @@ def test_ctrl_c_stops_the_sweep_with_one_line(tmp_path, data_dir):
     (["--ports=tf1", "--out=OUT"], "--ports must be legacy, modern"),
     (["--out=OUT", "--", "--keep_prob=2"], "--keep_prob must be in (0, 1]"),
     (["--out=OUT", "--", "--seed=4"], "use --seeds"),
+    (["--out=OUT", "--", "--threads=2"], "is the sweep's to set"),
+    (["--out=OUT", "extra"], "unexpected arguments 'extra'"),
+    (["--out=OUT", "--", "--keep_prob=1", "extra"], "unexpected arguments 'extra'"),
     (["--out=/proc/no/such"], "cannot create --out /proc/no/such"),
 ])
 def test_sweep_bad_input_is_one_line(tmp_path, args, message):

@@ -21,6 +21,7 @@ ENTRY_POINTS = ["legacy.hw04", "legacy.hw05", "modern.hw04", "modern.hw05"]
 
 # (arguments, text the one error line must contain)
 BAD_ARGUMENTS = [
+    (["--kernels=fast"], "--kernels"),
     (["--threads=-1"], "--threads"),
     (["--threads=two"], "--threads"),
     (["--keep_prob=0"], "--keep_prob"),

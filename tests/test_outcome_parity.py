@@ -19,11 +19,11 @@ a run pass. Only `make parity` runs this module (pytest -m parity -s), and
 prints the table of all runs.
 
 Speed: the runs go to worker processes, one per core, each limited to one
-TensorFlow intra-op thread (experiments/runner.py says why). The commands
-default to one intra-op thread too (--threads=1), so on the same kind of CPU
-a seed's run here is the one `python -m legacy.hw05 --seed 3` (or `make
-legacy-hw05 ARGS=--seed=3`) prints; on another kind, TF's kernels round
-differently and only the distributions compare. A run's result depends on
+TensorFlow intra-op thread (experiments/runner.py says why), with portable
+kernels (--kernels=portable, common/console.py): a seed's run here is the
+one `python -m legacy.hw05 --seed 3 --kernels=portable` prints, on an AVX2
+machine and on an AVX-512 one alike (docs/reproducibility.md), and the
+tables in docs/parity.md repeat digit for digit. A run's result depends on
 the thread count too (float32 sums split differently, then chaos).
 
 Environment variables reduce the configuration, only to try the plumbing
@@ -76,7 +76,9 @@ def worker_count():
 @pytest.fixture(scope="module")
 def pool():
   """One pool for both tests: the workers import TensorFlow once."""
-  with runner.worker_pool(worker_count()) as executor:
+  # Portable kernels, as the committed tables were run (docs/parity.md): on
+  # an AVX2 or an AVX-512 machine, the same numbers digit for digit.
+  with runner.worker_pool(worker_count(), kernels="portable") as executor:
     yield executor
 
 
