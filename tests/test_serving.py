@@ -27,6 +27,7 @@ from common import serving
 from common.errors import UserError
 from helpers import ACCURACY_LINE, assert_one_error_line, run_module, summary_lines
 from helpers import fresh_data_sets
+from helpers import run_python_without_write_privilege
 
 # A run that learns something in a second (10 steps), with dropout in
 # training: the served graph has to leave it out.
@@ -79,6 +80,7 @@ def write_bad_saved_models(root):
   tf.saved_model.save(module, str(root / "square"),
                       signatures={"serving_default": square})
   (root / "empty").mkdir()
+  (root / "read_only").mkdir(mode=0o555)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +104,13 @@ def runs(data_dir, tmp_path_factory, mnist_test):
                          "--export_version", "1")
     out["legacy_cli"] = saved_model_cli(base / "1")
     out["not_a_saved_model"] = run("serving.predict", "--saved_model", root / "empty")
+    out["read_only"] = run_python_without_write_privilege(
+        "-m", "legacy.hw04", "--export_dir", root / "read_only",
+        env={input_data.DATA_DIR_ENV: data_dir})
+    # Refused by the flag parser, before TensorFlow is imported.
+    out["version_0"] = run("modern.hw05", "--export_dir", root / "unused",
+                           "--export_version", "0")
+    out["version_alone"] = run("legacy.hw05", "--export_version", "2")
     return out
 
   def modern_runs():
@@ -123,6 +132,7 @@ def runs(data_dir, tmp_path_factory, mnist_test):
        str(root / "modern" / "1"), str(root / "modern.npz")],
       cwd=root / "empty", capture_output=True, text=True, timeout=300,
       env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+  (root / "read_only").chmod(0o755)
   results["root"] = root
   return results
 
@@ -198,6 +208,14 @@ def test_an_existing_version_is_refused_before_training(runs):
   assert_one_error_line(runs["refused"], "--export_dir",
                         os.path.join(str(runs["root"] / "legacy"), "1"),
                         "already exists")
+
+
+def test_a_bad_export_dir_is_one_line_before_training(runs):
+  assert_one_error_line(runs["read_only"], "--export_dir", "not a writable directory")
+  assert os.listdir(runs["root"] / "read_only") == []
+  assert_one_error_line(runs["version_0"], "--export_version must be a positive number")
+  assert_one_error_line(runs["version_alone"], "--export_version needs --export_dir")
+  assert not os.path.exists(runs["root"] / "unused")
 
 
 # ---------------------------------------------------------------- serving.predict
