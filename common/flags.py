@@ -74,13 +74,7 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
   flags.DEFINE_string("logdir", None,
                       "Write TensorBoard event files here: `cost` at every "
                       "epoch, `accuracy` at the end.", **fv)
-  flags.DEFINE_string("export_dir", None,
-                      "Export the trained model as a SavedModel for serving "
-                      "to BASE/N (TensorFlow Serving's layout; N one more "
-                      "than the highest version there).", **fv)
-  flags.DEFINE_integer("export_version", None,
-                       "The version N of --export_dir's BASE/N; it must not "
-                       "exist yet.", **fv)
+  define_export_flags(flag_values)
   flags.DEFINE_integer("threads", 1,
                        "Threads one TensorFlow op may use; 0 lets TensorFlow "
                        "choose (one per core). Batches of 100 are too small "
@@ -144,13 +138,7 @@ def _register_validators(fv: flags.FlagValues) -> None:
           f"--{name} must be " + hp.describe_inits(allowed))
   check("save_path", in_existing_directory,
         "--save_path must be in an existing directory")
-  check("export_version", lambda v: v is None or v >= 1,
-        "--export_version must be a positive number")
-  flags.register_multi_flags_validator(
-      ["export_dir", "export_version"],
-      lambda f: f["export_version"] is None or f["export_dir"] is not None,
-      message="--export_version needs --export_dir", flag_values=fv)
-  for name in ("checkpoint_dir", "logdir", "export_dir"):
+  for name in ("checkpoint_dir", "logdir"):
     check(name, lambda v: v is None or (
               v != "" and (os.path.isdir(v) or not os.path.exists(v))),
           f"--{name} must name a directory (created if missing), not a file")
@@ -179,6 +167,30 @@ def define_data_dir_flag(flag_values: flags.FlagValues = FLAGS) -> None:
                       "Directory with the MNIST files (else $MNIST_DATA_DIR, "
                       "else MNIST_data/); missing files are downloaded there.",
                       flag_values=flag_values)
+
+
+def define_export_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """--export_dir and --export_version: a SavedModel for serving at BASE/N."""
+  fv = dict(flag_values=flag_values)
+  flags.DEFINE_string("export_dir", None,
+                      "Export the model as a SavedModel for serving to "
+                      "BASE/N (TensorFlow Serving's layout; N one more than "
+                      "the highest version there).", **fv)
+  flags.DEFINE_integer("export_version", None,
+                       "The version N of --export_dir's BASE/N; it must not "
+                       "exist yet.", **fv)
+  flags.register_validator(
+      "export_dir",
+      lambda v: v is None or (v != "" and (os.path.isdir(v) or not os.path.exists(v))),
+      message="--export_dir must name a directory (created if missing), not a file",
+      **fv)
+  flags.register_validator("export_version", lambda v: v is None or v >= 1,
+                           message="--export_version must be a positive number",
+                           **fv)
+  flags.register_multi_flags_validator(
+      ["export_dir", "export_version"],
+      lambda f: f["export_version"] is None or f["export_dir"] is not None,
+      message="--export_version needs --export_dir", **fv)
 
 
 def define_verbose_flag(flag_values: flags.FlagValues = FLAGS) -> None:

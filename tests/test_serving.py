@@ -100,6 +100,8 @@ def runs(data_dir, tmp_path_factory, mnist_test):
                          "--export_dir", base)}
     out["legacy_again"] = run("legacy.hw04", "--train_limit", "100",
                               "--training_epochs", "1", "--export_dir", base)
+    out["migrate"] = run("modern.migrate_checkpoint", "--checkpoint",
+                         root / "hw04", "--export_dir", root / "migrated")
     out["refused"] = run("legacy.hw04", "--export_dir", base,
                          "--export_version", "1")
     out["legacy_cli"] = saved_model_cli(base / "1")
@@ -111,6 +113,8 @@ def runs(data_dir, tmp_path_factory, mnist_test):
     out["version_0"] = run("modern.hw05", "--export_dir", root / "unused",
                            "--export_version", "0")
     out["version_alone"] = run("legacy.hw05", "--export_version", "2")
+    out["migrate_nowhere"] = run("modern.migrate_checkpoint", "--checkpoint",
+                                 root / "hw04")
     return out
 
   def modern_runs():
@@ -129,7 +133,8 @@ def runs(data_dir, tmp_path_factory, mnist_test):
   results["fresh"] = subprocess.run(
       [sys.executable, "-c", FRESH_LOAD, str(root / "test.npz"),
        str(root / "legacy" / "1"), str(root / "legacy.npz"),
-       str(root / "modern" / "1"), str(root / "modern.npz")],
+       str(root / "modern" / "1"), str(root / "modern.npz"),
+       str(root / "migrated" / "1"), str(root / "migrated.npz")],
       cwd=root / "empty", capture_output=True, text=True, timeout=300,
       env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
   (root / "read_only").chmod(0o755)
@@ -159,8 +164,9 @@ def port_predictions(port, root, test):
 def test_each_export_gives_the_training_accuracy_in_plain_tensorflow(runs):
   fresh = runs["fresh"]
   assert fresh.returncode == 0, fresh.stderr
-  assert fresh.stdout.splitlines() == [trained_accuracy(runs["legacy"]),
-                                       trained_accuracy(runs["modern"])]
+  legacy = trained_accuracy(runs["legacy"])
+  assert fresh.stdout.splitlines() == [legacy, trained_accuracy(runs["modern"]),
+                                       legacy]  # the migrated checkpoint's
 
 
 @pytest.mark.parametrize("port", ["legacy", "modern"])
@@ -174,6 +180,19 @@ def test_classes_are_the_ports_own_predictions(port, runs, mnist_test):
   assert len(set(classes)) > 1  # a model that learnt something
   assert probabilities.dtype == np.float32 and probabilities.shape == (10_000, 10)
   np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_the_migrated_export_serves_the_legacy_model(runs):
+  migrate = runs["migrate"]
+  assert migrate.returncode == 0, migrate.stderr
+  assert migrate.stdout.startswith(f"Exported {runs['root'] / 'migrated' / '1'}: ")
+  assert os.listdir(runs["root"] / "migrated") == ["1"]
+  legacy = np.load(runs["root"] / "legacy.npz")
+  migrated = np.load(runs["root"] / "migrated.npz")
+  np.testing.assert_array_equal(migrated["classes"], legacy["classes"])
+  np.testing.assert_allclose(migrated["probabilities"], legacy["probabilities"],
+                             rtol=1e-5, atol=1e-7)  # float32 rounding
+  assert_one_error_line(runs["migrate_nowhere"], "give --save_path, --export_dir")
 
 
 def signature_lines(proc):
