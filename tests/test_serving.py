@@ -80,6 +80,8 @@ def write_bad_saved_models(root):
   tf.saved_model.save(module, str(root / "square"),
                       signatures={"serving_default": square})
   (root / "empty").mkdir()
+  (root / "corrupt").mkdir()
+  (root / "corrupt" / "saved_model.pb").write_bytes(b"not a protocol buffer")
   (root / "read_only").mkdir(mode=0o555)
 
 
@@ -125,6 +127,7 @@ def runs(data_dir, tmp_path_factory, mnist_test):
     out["predict"] = run("serving.predict", "--saved_model", base, *predict)
     out["unnamed"] = run("serving.predict", "--saved_model", root / "unnamed")
     out["square"] = run("serving.predict", "--saved_model", root / "square")
+    out["corrupt"] = run("serving.predict", "--saved_model", root / "corrupt")
     return out
 
   with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -254,6 +257,7 @@ def test_predict_prints_the_evaluate_commands_lines(runs, mnist_test):
 
 @pytest.mark.parametrize("case, fragments", [
     ("not_a_saved_model", ("is not a SavedModel",)),
+    ("corrupt", ("cannot load the SavedModel", "saved_model.pb")),
     ("unnamed", ("has no serving_default signature", "other")),
     ("square", ("must take images float32 [None, 784]", "(None, 28, 28)")),
 ])
