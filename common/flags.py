@@ -3,8 +3,9 @@
 hw04 and hw05 define the same training flags; only their defaults differ,
 and those come from the one table in `common.hparams`. Other commands
 define their own flags and call the group functions here for the shared
-ones (--data_dir, --predict, --export_dir, --verbose). A bad flag is one line and exit
-status 2 (`parse_flags`), where absl alone would print usage and exit 1.
+ones (--data_dir, --predict, --export_dir, --verbose). A bad flag is one
+line and exit status 2 (`parse_flags`), where absl alone would print usage
+and exit 1.
 """
 
 import math
