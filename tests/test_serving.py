@@ -7,6 +7,8 @@ and every export loads and predicts in plain TensorFlow as the port does.
     gives the training run's accuracy, and `classes` equal the port's own
     predictions (its evaluate code on its --save_path) on all 10,000 images;
   saved_model_cli shows the same signature for both ports;
+  README's snippet loads each export with tf.saved_model.load and as a
+    keras.layers.TFSMLayer;
   serving.predict prints the evaluate commands' lines, and bad input is one
     line and exit 2.
 """
@@ -26,6 +28,7 @@ from common import input_data
 from common import serving
 from common.errors import UserError
 from helpers import ACCURACY_LINE, assert_one_error_line, run_module, summary_lines
+from helpers import REPO_ROOT
 from helpers import fresh_data_sets
 from helpers import run_python_without_write_privilege
 
@@ -196,6 +199,25 @@ def test_the_migrated_export_serves_the_legacy_model(runs):
   np.testing.assert_allclose(migrated["probabilities"], legacy["probabilities"],
                              rtol=1e-5, atol=1e-7)  # float32 rounding
   assert_one_error_line(runs["migrate_nowhere"], "give --save_path, --export_dir")
+
+
+def readme_serving_snippet():
+  with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+  snippets = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+  [snippet] = [s for s in snippets if "TFSMLayer" in s]
+  return snippet
+
+
+@pytest.mark.parametrize("port", ["legacy", "modern"])
+def test_the_readme_snippet_loads_each_export_as_keras_does(port, runs, mnist_test):
+  path = str(runs["root"] / port / "1")
+  code = readme_serving_snippet().replace('"/tmp/mnist/1"', repr(path))
+  scope = {"images": mnist_test.images[:500]}
+  exec(code, scope)  # pylint: disable=exec-used
+  expected = np.load(runs["root"] / f"{port}.npz")["classes"][:500]
+  np.testing.assert_array_equal(np.asarray(scope["classes"]), expected)
+  np.testing.assert_array_equal(np.asarray(scope["layer_classes"]), expected)
 
 
 def signature_lines(proc):
