@@ -23,6 +23,7 @@ from common import console
 from common import errors
 from common import flags as common_flags
 from common import ports
+from common import serving
 from common import timings
 
 FLAGS = common_flags.FLAGS
@@ -68,11 +69,12 @@ def _train(port: ports.Port, argv) -> None:
   # exception, once a checkpoint being saved is complete.
   signal.signal(signal.SIGTERM, _raise_terminated)
   with _one_line_errors(FLAGS.checkpoint_dir):
+    export = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
     data_sets = port.read_data_sets(FLAGS.data_dir, hparams)
     timer.mark("data")
     port.run_training(hparams, data_sets, save_path=FLAGS.save_path,
                       checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
-                      print_fn=timer.print_line)
+                      export_target=export, print_fn=timer.print_line)
   timer.write()
 
 

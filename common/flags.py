@@ -3,8 +3,9 @@
 hw04 and hw05 define the same training flags; only their defaults differ,
 and those come from the one table in `common.hparams`. Other commands
 define their own flags and call the group functions here for the shared
-ones (--data_dir, --predict, --verbose). A bad flag is one line and exit
-status 2 (`parse_flags`), where absl alone would print usage and exit 1.
+ones (--data_dir, --predict, --export_dir, --verbose). A bad flag is one
+line and exit status 2 (`parse_flags`), where absl alone would print usage
+and exit 1.
 """
 
 import math
@@ -75,6 +76,7 @@ def define_flags(script: str, flag_values: flags.FlagValues = FLAGS) -> None:
   flags.DEFINE_string("logdir", None,
                       "Write TensorBoard event files here: `cost` at every "
                       "epoch, `accuracy` at the end.", **fv)
+  define_export_flags(flag_values)
   flags.DEFINE_integer("threads", 1,
                        "Threads one TensorFlow op may use; 0 lets TensorFlow "
                        "choose (one per core). Batches of 100 are too small "
@@ -179,6 +181,30 @@ def define_kernels_flag(flag_values: flags.FlagValues = FLAGS) -> None:
                     "1.1-1.2x the CPU time on an AVX-512 machine), which "
                     "gives an AVX-512 machine an AVX2 machine's numbers "
                     "(docs/reproducibility.md).", flag_values=flag_values)
+
+
+def define_export_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """--export_dir and --export_version: a SavedModel for serving at BASE/N."""
+  fv = dict(flag_values=flag_values)
+  flags.DEFINE_string("export_dir", None,
+                      "Export the model as a SavedModel for serving to "
+                      "BASE/N (TensorFlow Serving's layout; N one more than "
+                      "the highest version there).", **fv)
+  flags.DEFINE_integer("export_version", None,
+                       "The version N of --export_dir's BASE/N; it must not "
+                       "exist yet.", **fv)
+  flags.register_validator(
+      "export_dir",
+      lambda v: v is None or (v != "" and (os.path.isdir(v) or not os.path.exists(v))),
+      message="--export_dir must name a directory (created if missing), not a file",
+      **fv)
+  flags.register_validator("export_version", lambda v: v is None or v >= 1,
+                           message="--export_version must be a positive number",
+                           **fv)
+  flags.register_multi_flags_validator(
+      ["export_dir", "export_version"],
+      lambda f: f["export_version"] is None or f["export_dir"] is not None,
+      message="--export_version needs --export_dir", **fv)
 
 
 def define_verbose_flag(flag_values: flags.FlagValues = FLAGS) -> None:

@@ -24,9 +24,10 @@ class Port:
     (numpy float32 in [0, 1], or uint8 it scales itself).
   run_training: trains and evaluates one run:
     run_training(hparams, data_sets, save_path=None, checkpoint_dir=None,
-                 logdir=None, print_fn=print) -> the port's TrainingResult
+                 logdir=None, export_target=None, print_fn=print) -> the port's TrainingResult
     (epoch_costs, accuracy, weights), printing the `Epoch:` lines and the
-    `Accuracy:` line through print_fn.
+    `Accuracy:` line through print_fn; `export_target`, a
+    common.serving.ExportTarget, writes the SavedModel there.
   """
   name: str
   image_dtype: type

@@ -18,7 +18,9 @@ from common import errors
 from common import files
 from common import hparams as hp
 from common import input_data
+from common import serving
 from legacy import checkpoints
+from legacy import export
 from legacy import mlp
 from legacy import summaries
 
@@ -93,12 +95,15 @@ def model_weights(sess, model: Model) -> Dict[str, np.ndarray]:
 def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
                  save_path: Optional[str] = None,
                  checkpoint_dir: Optional[str] = None,
-                 logdir: Optional[str] = None, print_fn=print) -> TrainingResult:
+                 logdir: Optional[str] = None,
+                 export_target: Optional[serving.ExportTarget] = None,
+                 print_fn=print) -> TrainingResult:
   """Trains for `hparams.training_epochs` epochs, printing the original lines.
 
   With `checkpoint_dir`, first resumes from the checkpoint there if any, and
   saves one at every epoch end (checkpoints.py); with `logdir`, writes the
-  TensorBoard scalars (summaries.py).
+  TensorBoard scalars (summaries.py); with `export_target`, exports the
+  trained model for serving (export.py).
   """
   # Check the output directories, and take the seed a checkpoint_dir keeps.
   if logdir:
@@ -147,5 +152,7 @@ def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
       scalars.close()
     if save_path:
       checkpoints.save_model(sess, model.graph, save_path)
-    return TrainingResult(state.epoch_costs, float(accuracy),
-                          model_weights(sess, model))
+    weights = model_weights(sess, model)
+  if export_target:
+    export.export(weights, hparams, export_target)
+  return TrainingResult(state.epoch_costs, float(accuracy), weights)

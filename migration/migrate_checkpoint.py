@@ -1,8 +1,8 @@
-"""Migrates a legacy TF1 checkpoint into a Keras .keras model.
+"""Migrates a legacy TF1 checkpoint into a Keras .keras model, or a SavedModel.
 
   python -m modern.migrate_checkpoint --checkpoint /tmp/hw05
                                       --save_path /tmp/hw05.keras
-                                      [--activation tanh]
+                                      [--export_dir BASE] [--activation tanh]
 
 Keras 3 cannot read a TF1 checkpoint, and a tf.compat.v1.train.Saver handed
 Keras 3 variables writes and reads a useless single key. So the checkpoint is
@@ -20,7 +20,8 @@ written is the plain keras.Sequential that modern's --save_path writes
 training) and without an optimizer: the checkpoint's optimizer slots are not
 migrated. It loads with keras.saving.load_model(path, safe_mode=True),
 without this project's code, and is written atomically: a failure leaves
-nothing behind.
+nothing behind. --export_dir (with or without --save_path) exports the
+same model as a modern run's --export_dir does (modern/export.py).
 """
 
 from absl import flags
@@ -28,6 +29,7 @@ from absl import flags
 from common import cli
 from common import flags as common_flags
 from common import hparams as hp
+from common import serving
 from legacy import evaluate as legacy_evaluate
 from modern import port as modern_port
 
@@ -39,7 +41,11 @@ def define_flags() -> None:
   flags.DEFINE_string("save_path", None,
                       "Write the Keras model here: a .keras file, replaced "
                       "only once complete.")
-  flags.mark_flag_as_required("save_path")
+  common_flags.define_export_flags()
+  flags.register_multi_flags_validator(
+      ["save_path", "export_dir"],
+      lambda f: f["save_path"] is not None or f["export_dir"] is not None,
+      message="give --save_path, --export_dir or both: where to write the model")
   flags.register_validator(
       "save_path", modern_port.is_keras_path,
       message="--save_path must end in .keras (Keras' model file format)")
@@ -75,13 +81,20 @@ def main() -> None:
   # Imported here: the command imports TensorFlow quietly first.
   from legacy import checkpoints as legacy_checkpoints  # pylint: disable=g-import-not-at-top
   from modern import checkpoints as modern_checkpoints  # pylint: disable=g-import-not-at-top
+  from modern import export  # pylint: disable=g-import-not-at-top
+  target = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
   checkpoint = legacy_checkpoints.read_mlp_checkpoint(FLAGS.checkpoint,
                                                       FLAGS.activation)
   model = build_model(checkpoint)
-  modern_checkpoints.save_model(model, FLAGS.save_path)
   sizes = (hp.IMAGE_PIXELS, *checkpoint.hidden_units, hp.NUM_CLASSES)
-  print(f"Wrote {FLAGS.save_path}: {' -> '.join(map(str, sizes))}, "
-        f"{checkpoint.activation}, from the legacy checkpoint {checkpoint.prefix}")
+  what = (f"{' -> '.join(map(str, sizes))}, {checkpoint.activation}, "
+          f"from the legacy checkpoint {checkpoint.prefix}")
+  if FLAGS.save_path:
+    modern_checkpoints.save_model(model, FLAGS.save_path)
+    print(f"Wrote {FLAGS.save_path}: {what}")
+  if target:
+    export.export(model, target)
+    print(f"Exported {target.path}: {what}")
 
 
 if __name__ == "__main__":

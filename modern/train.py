@@ -21,7 +21,9 @@ from common import errors
 from common import files
 from common import hparams as hp
 from common import input_data
+from common import serving
 from modern import checkpoints
+from modern import export
 from modern import mlp
 from modern import summaries
 
@@ -158,12 +160,15 @@ def non_finite_cost_as_error(model: keras.Model, summary: EpochSummary):
 def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
                  save_path: Optional[str] = None,
                  checkpoint_dir: Optional[str] = None,
-                 logdir: Optional[str] = None, print_fn=print) -> TrainingResult:
+                 logdir: Optional[str] = None,
+                 export_target: Optional[serving.ExportTarget] = None,
+                 print_fn=print) -> TrainingResult:
   """Trains for `hparams.training_epochs` epochs, printing legacy's lines.
 
   With `checkpoint_dir`, first resumes from the checkpoint there if any, and
   saves one at every epoch end (checkpoints.py); with `logdir`, writes the
-  TensorBoard scalars (summaries.py).
+  TensorBoard scalars (summaries.py); with `export_target`, exports the
+  trained model for serving (export.py).
   """
   # Check the outputs (before, not after, training), and take the seed a
   # checkpoint_dir keeps.
@@ -214,4 +219,6 @@ def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
   scalars.close()
   if save_path:
     checkpoints.save_model(model, save_path)
+  if export_target:
+    export.export(model, export_target)
   return TrainingResult(summary.epoch_costs, float(accuracy), model_weights(model))

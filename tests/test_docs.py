@@ -8,7 +8,7 @@ from helpers import REPO_ROOT
 
 # "`code` [file#L12](file#L12)": the code the guide quotes, then its line(s).
 QUOTED_LINK = re.compile(
-    r"`([^`]+)`\s*\[[^\]]*\]\(((?:legacy|modern|common|migration)/[\w/.]+)#L(\d+)(?:-L(\d+))?\)")
+    r"`([^`]+)`\s*\[[^\]]*\]\(((?:legacy|modern|common|migration|serving)/[\w/.]+)#L(\d+)(?:-L(\d+))?\)")
 
 
 def test_migration_guide_links_point_at_the_code_they_quote():
