@@ -7,7 +7,7 @@ and every export loads and predicts in plain TensorFlow as the port does.
     gives the training run's accuracy, and `classes` equal the port's own
     predictions (its evaluate code on its --save_path) on all 10,000 images;
   saved_model_cli shows the same signature for both ports;
-  README's snippet loads each export with tf.saved_model.load and as a
+  docs/serving.md's snippet loads each export with tf.saved_model.load and as a
     keras.layers.TFSMLayer;
   serving.predict prints the evaluate commands' lines, and bad input is one
     line and exit 2.
@@ -202,7 +202,7 @@ def test_the_migrated_export_serves_the_legacy_model(runs):
 
 
 def readme_serving_snippet():
-  with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as f:
+  with open(os.path.join(REPO_ROOT, "docs", "serving.md"), encoding="utf-8") as f:
     readme = f.read()
   snippets = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
   [snippet] = [s for s in snippets if "TFSMLayer" in s]
