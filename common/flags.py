@@ -142,8 +142,7 @@ def _register_validators(fv: flags.FlagValues) -> None:
   check("save_path", in_existing_directory,
         "--save_path must be in an existing directory")
   for name in ("checkpoint_dir", "logdir"):
-    check(name, lambda v: v is None or (
-              v != "" and (os.path.isdir(v) or not os.path.exists(v))),
+    check(name, names_a_directory,
           f"--{name} must name a directory (created if missing), not a file")
   flags.register_multi_flags_validator(
       ["batch_size", "train_limit"],
@@ -194,8 +193,7 @@ def define_export_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                        "The version N of --export_dir's BASE/N; it must not "
                        "exist yet.", **fv)
   flags.register_validator(
-      "export_dir",
-      lambda v: v is None or (v != "" and (os.path.isdir(v) or not os.path.exists(v))),
+      "export_dir", names_a_directory,
       message="--export_dir must name a directory (created if missing), not a file",
       **fv)
   flags.register_validator("export_version", lambda v: v is None or v >= 1,
@@ -223,6 +221,12 @@ def define_predict_flag(flag_values: flags.FlagValues = FLAGS) -> None:
       lambda v: v is None or bool(v) and all(i.isascii() and i.isdigit() for i in v),
       message="--predict must be test-set indices separated by commas, e.g. 0,7,42",
       flag_values=flag_values)
+
+
+def names_a_directory(path) -> bool:
+  """A validator: unset, or a directory or nothing yet (not a file, not "")."""
+  return path is None or (path != "" and (os.path.isdir(path)
+                                          or not os.path.exists(path)))
 
 
 def in_existing_directory(path) -> bool:
