@@ -50,28 +50,30 @@ def test_edit_that_does_not_match_once_is_one_clear_error():
     upgrade.apply_edits("x = 1\nx = 1\n", [edit], "s.py")
 
 
+def run_with_loader_only(source_path, tmp_path):
+  """Runs `source_path` with only the loader edits made (no graph mode)."""
+  with open(source_path, encoding="utf-8") as f:
+    source = upgrade.apply_edits(f.read(), upgrade.HAND_EDITS[1:], "DL_HW_05week.py")
+  script = tmp_path / "loader_only.py"
+  script.write_text(source)
+  return run_script(script)
+
+
 def test_the_original_does_not_run_on_tf2(tmp_path):
   result = run_script(ORIGINAL_05)
   assert result.returncode != 0
   assert "No module named 'tensorflow.examples'" in result.stderr
   # With a loader that exists, the next stop is TF 1.x's API itself.
-  with open(ORIGINAL_05, encoding="utf-8") as f:
-    source = upgrade.apply_edits(f.read(), upgrade.HAND_EDITS[1:], "DL_HW_05week.py")
-  script = tmp_path / "loader_only.py"
-  script.write_text(source)
-  result = run_script(script)
+  result = run_with_loader_only(ORIGINAL_05, tmp_path)
   assert result.returncode != 0
   assert "module 'tensorflow' has no attribute 'placeholder'" in result.stderr
 
 
 def test_the_tools_output_needs_graph_mode(upgraded, tmp_path):
-  """With only the loader replaced, the tool's output stops at the first
-  placeholder: it does not disable eager execution."""
-  with open(upgraded / upgrade.TOOL_DIR / "DL_HW_05week.py", encoding="utf-8") as f:
-    source = upgrade.apply_edits(f.read(), upgrade.HAND_EDITS[1:], "DL_HW_05week.py")
-  script = tmp_path / "no_graph_mode.py"
-  script.write_text(source)
-  result = run_script(script)
+  """The tool's output stops at the first placeholder: it does not disable
+  eager execution."""
+  result = run_with_loader_only(upgraded / upgrade.TOOL_DIR / "DL_HW_05week.py",
+                                tmp_path)
   assert result.returncode != 0
   assert "tf.placeholder() is not compatible with eager execution" in result.stderr
 
