@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 test test-fast parity bench report clean
+.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 upgrade test test-fast parity bench report clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -41,6 +41,9 @@ modern-hw04: $(STAMP)  ## DL_HW_04week.py in TF2 Keras.
 
 modern-hw05: $(STAMP)  ## DL_HW_05week.py in TF2 Keras.
 	@$(PY) -m modern.hw05 $(ARGS)
+
+upgrade: $(STAMP)  ## tf_upgrade_v2 on original/ into upgraded/, hand edits, then run both.
+	@$(PY) -m migration.upgrade --out_dir upgraded --run $(ARGS)
 
 test: $(STAMP)  ## All tests, full-data training runs included (not parity).
 	$(PY) -m pytest -m "not parity" $(PYTEST_ARGS)
