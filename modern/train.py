@@ -89,9 +89,9 @@ def to_float(images):
 
 
 # tf.data's autotuner runs a background thread that the iterator, when fit
-# drops it, can wait seconds for: measured here, 0 to 7 s after 3 epochs and
-# up to 21 s after 15, against at most 0.03 s without it. A batch is a gather
-# of 100 rows: two prepared ahead keep the step fed without tuning.
+# drops it, can wait seconds for (fit returned 0.01-7 s after its last epoch
+# in 3-epoch runs here, at most 0.03 s without the autotuner; docs/speed.md).
+# A batch is a gather of 100 rows: two prepared ahead keep the step fed.
 PREFETCH_BATCHES = 2
 _NO_AUTOTUNE = tf.data.Options()
 _NO_AUTOTUNE.autotune.enabled = False
