@@ -88,6 +88,15 @@ def to_float(images):
   return images
 
 
+# tf.data's autotuner runs a background thread that the iterator, when fit
+# drops it, can wait seconds for (fit returned 0.01-7 s after its last epoch
+# in 3-epoch runs here, at most 0.03 s without the autotuner; docs/speed.md).
+# A batch is a gather of 100 rows: two prepared ahead keep the step fed.
+PREFETCH_BATCHES = 2
+_NO_AUTOTUNE = tf.data.Options()
+_NO_AUTOTUNE.autotune.enabled = False
+
+
 def make_dataset(data_set: input_data.DataSet, batch_size: int, seed: int,
                  epochs: int, initial_epoch: int = 0) -> tf.data.Dataset:
   """The batches of (images, one-hot labels) of epochs initial_epoch+1..epochs.
@@ -118,7 +127,8 @@ def make_dataset(data_set: input_data.DataSet, batch_size: int, seed: int,
           .map(epoch_batches)
           .unbatch()
           .map(gather)
-          .prefetch(tf.data.AUTOTUNE))
+          .prefetch(PREFETCH_BATCHES)
+          .with_options(_NO_AUTOTUNE))
 
 
 def build_model(hparams: hp.HParams,

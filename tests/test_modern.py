@@ -393,6 +393,16 @@ def test_uint8_images_scale_to_the_float32_data_sets_bit_for_bit(pixels, mnist):
   assert train.to_float(floats) is floats  # float32 ones pass as they are
 
 
+def test_input_pipeline_runs_without_the_autotuner(mnist):
+  """make_dataset turns tf.data's autotuner off: its thread made fit's end
+  wait seconds (docs/speed.md). Two batches are prepared ahead."""
+  dataset = train.make_dataset(helpers.small_data_sets(mnist, 300).train,
+                               batch_size=100, seed=1, epochs=2)
+  assert dataset.options().autotune.enabled is False
+  batches = [labels.shape[0] for _, labels in dataset]
+  assert batches == [100] * 6  # 3 steps an epoch, both epochs
+
+
 def test_uint8_and_float32_data_sets_train_the_same_run(pixels, mnist):
   """The make targets train modern on uint8 images (cli asks for
   port.PORT.image_dtype); the parity suite and the sweeps hand it float32 ones.

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from migration import upgrade
-from tests import helpers
+import helpers
 
 ORIGINAL_05 = os.path.join(upgrade.ORIGINAL_DIR, "DL_HW_05week.py")
 
