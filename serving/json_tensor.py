@@ -254,10 +254,6 @@ def parse_signature_name(body: bytes) -> Tuple[Dict[str, Any], str]:
 # ---------------------------------------------------------------- tensors
 
 
-class Unsupported(ValueError):
-  """A dtype TF Serving handles but this reader does not (strings, int8, ...)."""
-
-
 def _is_number(value: Any) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -286,13 +282,8 @@ _INPUT_TYPES = {
 }
 
 
-def check_dtypes(dtypes: Dict[str, np.dtype], what: str) -> None:
-  """Raises Unsupported unless every dtype is one this module reads/writes."""
-  for name, dtype in sorted(dtypes.items()):
-    if np.dtype(dtype) not in _INPUT_TYPES:
-      supported = ", ".join(d.name for d in _INPUT_TYPES)
-      raise Unsupported(f"{what} {name} is {np.dtype(dtype).name}; requests "
-                        f"are checked for {supported} tensors only")
+# The dtypes read and written here (TF Serving handles strings and more).
+DTYPES = tuple(_INPUT_TYPES)
 
 
 def _json_type(value: Any) -> str:
@@ -442,7 +433,7 @@ def parse_tensors(document: Dict[str, Any], dtypes: Dict[str, np.dtype]
 
   Args:
     document: the request, from parse_signature_name.
-    dtypes: the signature's inputs, {name: numpy dtype}; check_dtypes'd.
+    dtypes: the signature's inputs, {name: numpy dtype}, each in DTYPES.
   Returns:
     (format, {input name: np.ndarray}), a row-format request's tensors of
     shape [number of instances, ...].
@@ -501,7 +492,7 @@ def predict_response(outputs: Dict[str, np.ndarray], request_format: str) -> str
   """The body TF Serving answers a predict request with (MakeJsonFromTensors).
 
   Args:
-    outputs: the signature's outputs, {name: np.ndarray}; check_dtypes'd.
+    outputs: the signature's outputs, {name: np.ndarray}, dtypes in DTYPES.
     request_format: ROW or COLUMNAR, as the request was.
   Returns:
     `{"predictions": [...]}` (ROW) or `{"outputs": ...}` (COLUMNAR), each

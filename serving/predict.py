@@ -76,6 +76,11 @@ def _register_validators() -> None:
       "to_tflite", lambda v: v is None or (common_flags.in_existing_directory(v)
                                            and not os.path.isdir(v)),
       message="--to_tflite must name a file in an existing directory")
+  flags.register_validator(
+      "request", lambda v: v in (None, "-") or os.path.isfile(v),
+      message="--request must be a file holding the request, or - for stdin")
+  flags.register_validator("tflite", lambda v: v is None or os.path.isfile(v),
+                           message="--tflite must be a .tflite file")
 
 
 def resolve(path: str) -> str:

@@ -45,10 +45,18 @@ class Servable:
       self.signatures = dict(_load(session, path).signature_def)
 
   def input_dtypes(self, signature: str) -> Dict[str, np.dtype]:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    inputs = self.signatures[signature].inputs
-    return {name: np.dtype(tf.dtypes.as_dtype(info.dtype).as_numpy_dtype)
-            for name, info in inputs.items()}
+    """The signature's inputs' dtypes, {name: numpy dtype}.
+
+    Raises:
+      errors.UserError: an input or output of a dtype json_tensor does not
+        read or write (e.g. a string).
+    """
+    definition = self.signatures[signature]
+    for what, infos in (("input", definition.inputs),
+                        ("output", definition.outputs)):
+      for name, info in sorted(infos.items()):
+        _check_dtype(info, f"the {signature} {what} {name}")
+    return {name: _numpy_dtype(info) for name, info in definition.inputs.items()}
 
   def run(self, signature: str,
           tensors: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -100,7 +108,8 @@ def answer(servable: Servable, body: bytes) -> Tuple[int, str]:
     `{"outputs": ...}`, else e.g. 400 and `{"error": "..."}`.
   Raises:
     errors.UserError: the signature has inputs or outputs of a dtype
-      json_tensor does not read or write (strings, ...).
+      json_tensor does not read or write (strings, ...), or the SavedModel
+      does not load.
   """
   try:
     document, name = json_tensor.parse_signature_name(body)
@@ -109,7 +118,6 @@ def answer(servable: Servable, body: bytes) -> Tuple[int, str]:
       raise json_tensor.RequestError(
           f'Serving signature name: "{signature}" not found in signature def')
     dtypes = servable.input_dtypes(signature)
-    _check_dtypes(servable, signature, dtypes)
     if not dtypes:
       raise json_tensor.RequestError(
           f"Failed to get input map for signature: {name or 'DEFAULT'}")
@@ -120,13 +128,17 @@ def answer(servable: Servable, body: bytes) -> Tuple[int, str]:
     return HTTP_STATUS.get(e.code, 500), json_tensor.error_body(str(e))
 
 
-def _check_dtypes(servable: Servable, signature: str,
-                  dtypes: Dict[str, np.dtype]) -> None:
+def _tf_dtype(info):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  outputs = {name: tf.dtypes.as_dtype(info.dtype).as_numpy_dtype
-             for name, info in servable.signatures[signature].outputs.items()}
-  try:
-    json_tensor.check_dtypes(dtypes, f"the {signature} input")
-    json_tensor.check_dtypes(outputs, f"the {signature} output")
-  except json_tensor.Unsupported as e:
-    raise errors.UserError(f"--request: {e}") from None
+  return tf.dtypes.as_dtype(info.dtype)
+
+
+def _numpy_dtype(info) -> np.dtype:
+  return np.dtype(_tf_dtype(info).as_numpy_dtype)
+
+
+def _check_dtype(info, what: str) -> None:
+  if _numpy_dtype(info) not in json_tensor.DTYPES:
+    raise errors.UserError(
+        f"--request: {what} is {_tf_dtype(info).name}; requests are checked "
+        f"for {', '.join(d.name for d in json_tensor.DTYPES)} tensors only")

@@ -12,8 +12,6 @@ graph (tf.compat.v1.lite.TFLiteConverter.from_session); from a SavedModel,
 one converter serves the exports of both ports.
 """
 
-import os
-
 import numpy as np
 
 from common import console
@@ -72,7 +70,5 @@ def _signature_runner(path: str):
 
 def predict(path: str, test: input_data.DataSet) -> np.ndarray:
   """The predicted class of every test image, by the TFLite model at `path`."""
-  if not os.path.isfile(path):
-    raise errors.UserError(f"--tflite {path} is not a file")
   runner = _signature_runner(path)
   return runner(**{serving.INPUT: test.images})[serving.CLASSES]
