@@ -273,7 +273,7 @@ def _lossless(mantissa_bits: int, largest: float):
 
 
 # dtype: (TF's name for it in messages, value accepted?, lossless?)
-_INPUT_TYPES = {
+_TYPES = {
     np.dtype(np.float32): ("float", _is_number, _lossless(24, _FLOAT32_MAX)),
     np.dtype(np.float64): ("double", _is_number, _lossless(53, math.inf)),
     np.dtype(np.int32): ("int32", _is_int(32), None),
@@ -283,7 +283,7 @@ _INPUT_TYPES = {
 
 
 # The dtypes read and written here (TF Serving handles strings and more).
-DTYPES = tuple(_INPUT_TYPES)
+DTYPES = tuple(_TYPES)
 
 
 def _json_type(value: Any) -> str:
@@ -296,7 +296,7 @@ def _json_type(value: Any) -> str:
 
 def _scalar(value: Any, dtype: np.dtype) -> Any:
   """One JSON value of a tensor, checked as AddValueToTensor checks it."""
-  name, accepted, lossless = _INPUT_TYPES[dtype]
+  name, accepted, lossless = _TYPES[dtype]
   if not accepted(value):
     raise RequestError(f"JSON Value: {value_text(value)} Type: "
                        f"{_json_type(value)} is not of expected type: {name}")
