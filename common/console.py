@@ -102,6 +102,32 @@ def import_tensorflow(verbose: bool = False):
   return tf
 
 
+# tf.lite.Interpreter's constructor in 2.21, as a warnings filter regex.
+_TFLITE_DEPRECATION = r"\s*Warning: tf\.lite\.Interpreter is deprecated"
+
+
+def tflite_interpreter(model_content: bytes, verbose: bool = False):
+  """A tf.lite.Interpreter for a .tflite file's bytes, its tensors allocated.
+
+  Quiet unless `verbose`: the constructor warns that tf.lite.Interpreter
+  is deprecated for the ai_edge_litert package (which this project does
+  not depend on), and the first allocation in a process prints "INFO:
+  Created TensorFlow Lite XNNPACK delegate for CPU." from C++ on file
+  descriptor 2. That one warning is filtered, and stderr silenced for the
+  allocation only; a failure still raises, TFLite's message in it.
+  """
+  import warnings  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  verbose = verbose or verbose_from_env()
+  with warnings.catch_warnings():
+    if not verbose:
+      warnings.filterwarnings("ignore", _TFLITE_DEPRECATION, UserWarning)
+    interpreter = tf.lite.Interpreter(model_content=model_content)
+  with contextlib.nullcontext() if verbose else _stderr_silenced():
+    interpreter.allocate_tensors()
+  return interpreter
+
+
 _EPOCH_PREFIX = "Epoch: "
 
 

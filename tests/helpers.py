@@ -37,8 +37,10 @@ def closed_port_url():
   return f"http://127.0.0.1:{port}/"
 
 
-def run_module(module, *args, env=None, timeout=600):
+def run_module(module, *args, env=None, timeout=600, stdin=None):
   """Runs `python -m module args` from the repo root; returns CompletedProcess.
+
+  `stdin`, if given, is the text the program reads on its standard input.
 
   The environment is the user's shell's: without the TF_CPP_MIN_LOG_LEVEL
   this test process set for itself. Every proxy points at a closed port, so
@@ -55,7 +57,7 @@ def run_module(module, *args, env=None, timeout=600):
   full_env.update(env or {})
   return subprocess.run([sys.executable, "-m", module, *map(str, args)],
                         cwd=REPO_ROOT, env=full_env, capture_output=True,
-                        text=True, timeout=timeout)
+                        text=True, timeout=timeout, input=stdin)
 
 
 # Root writes into a 0o555 directory regardless, through CAP_DAC_OVERRIDE.

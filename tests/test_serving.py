@@ -10,11 +10,16 @@ and every export loads and predicts in plain TensorFlow as the port does.
   docs/serving.md's snippet loads each export with tf.saved_model.load and as a
     keras.layers.TFSMLayer;
   serving.predict prints the evaluate commands' lines, and bad input is one
-    line and exit 2.
+    line and exit 2;
+  --request answers TF Serving REST requests to real exports as the server
+    does (the JSON rules themselves: test_json_tensor.py);
+  --to_tflite converts both ports' exports, whose TFLite models give the
+    SavedModel's classes, and --tflite reports their accuracy.
 """
 
 import concurrent.futures
 import functools
+import json
 import os
 import re
 import subprocess
@@ -24,9 +29,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common import console
 from common import input_data
 from common import serving
 from common.errors import UserError
+from serving import json_tensor
+from serving import predict as serving_predict
+from serving import rest
+from serving import tflite as serving_tflite
 from helpers import ACCURACY_LINE, assert_one_error_line, run_module, summary_lines
 from helpers import REPO_ROOT
 from helpers import fresh_data_sets
@@ -37,6 +47,7 @@ from helpers import run_python_without_write_privilege
 SMALL_RUN = ("--training_epochs", "1", "--train_limit", "1000", "--seed", "3",
              "--learning_rate", "0.1", "--keep_prob", "0.9")
 PREDICT = (0, 7, 42)
+ROW_REQUEST = 3  # test images in the REST request sent on the command line
 
 # Plain TensorFlow, run from an empty directory: loads each export, writes
 # its outputs on the test images, prints the accuracy from `classes` as the
@@ -86,6 +97,15 @@ def write_bad_saved_models(root):
   (root / "corrupt").mkdir()
   (root / "corrupt" / "saved_model.pb").write_bytes(b"not a protocol buffer")
   (root / "read_only").mkdir(mode=0o555)
+  text = tf.function(lambda text: {"length": tf.strings.length(text)},
+                     input_signature=[tf.TensorSpec([None], tf.string)])
+  tf.saved_model.save(module, str(root / "text"),
+                      signatures={"serving_default": text})
+
+
+def rest_request(images, **fields):
+  """A REST predict request's bytes: `images` as row-format instances."""
+  return json.dumps({**fields, "instances": images.tolist()}).encode()
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +115,8 @@ def runs(data_dir, tmp_path_factory, mnist_test):
   write_bad_saved_models(root)
   np.savez(root / "test.npz", images=mnist_test.images,
            labels=mnist_test.labels.argmax(axis=1))
+  (root / "too_short.json").write_bytes(rest_request(mnist_test.images[:2, :783]))
+  row_request = rest_request(mnist_test.images[:ROW_REQUEST]).decode()
   run = functools.partial(run_module, env={input_data.DATA_DIR_ENV: data_dir},
                           timeout=300)
   predict = ("--predict", ",".join(map(str, PREDICT)))
@@ -120,6 +142,12 @@ def runs(data_dir, tmp_path_factory, mnist_test):
     out["version_alone"] = run("legacy.hw05", "--export_version", "2")
     out["migrate_nowhere"] = run("modern.migrate_checkpoint", "--checkpoint",
                                  root / "hw04")
+    # The same weights, through both ports' exports, to TFLite.
+    for name, export in (("legacy", base / "1"), ("migrated", root / "migrated")):
+      out[f"{name}_tflite"] = run("serving.predict", "--saved_model", export,
+                                  "--to_tflite", root / f"{name}.tflite")
+    out["tflite_predict"] = run("serving.predict", "--tflite",
+                                root / "migrated.tflite", *predict)
     return out
 
   def modern_runs():
@@ -131,6 +159,17 @@ def runs(data_dir, tmp_path_factory, mnist_test):
     out["unnamed"] = run("serving.predict", "--saved_model", root / "unnamed")
     out["square"] = run("serving.predict", "--saved_model", root / "square")
     out["corrupt"] = run("serving.predict", "--saved_model", root / "corrupt")
+    out["request_row"] = run("serving.predict", "--saved_model", base,
+                             "--request", "-", stdin=row_request)
+    out["request_rejected"] = run("serving.predict", "--saved_model", base,
+                                  "--request", root / "too_short.json")
+    # Refused by the flag parser, before TensorFlow is imported.
+    out["request_missing"] = run("serving.predict", "--saved_model", base,
+                                 "--request", root / "missing.json")
+    out["tflite_missing"] = run("serving.predict", "--tflite",
+                                root / "missing.tflite")
+    out["to_tflite_nowhere"] = run("serving.predict", "--saved_model", base,
+                                   "--to_tflite", root / "missing" / "m.tflite")
     return out
 
   with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -285,6 +324,194 @@ def test_predict_prints_the_evaluate_commands_lines(runs, mnist_test):
 ])
 def test_predict_bad_input_is_one_line(case, fragments, runs):
   assert_one_error_line(runs[case], *fragments)
+
+
+# ---------------------------------------------------------------- REST requests
+
+
+@pytest.fixture(scope="module")
+def servables(runs):
+  """Each export as TF Serving holds it (serving/rest.py), loaded once."""
+  root = runs["root"]
+  paths = {"legacy": root / "legacy" / "1", "modern": root / "modern" / "1",
+           "unnamed": root / "unnamed", "text": root / "text"}
+  return {name: rest.Servable(str(path)) for name, path in paths.items()}
+
+
+def served(runs, port, count):
+  """The first `count` outputs of the port's export, from plain TensorFlow."""
+  outputs = np.load(runs["root"] / f"{port}.npz")
+  return outputs["classes"][:count], outputs["probabilities"][:count]
+
+
+def answered(servable, request, status=200):
+  """The parsed JSON body of TF Serving's answer to `request` (a dict)."""
+  body = request if isinstance(request, bytes) else json.dumps(request).encode()
+  got_status, text = rest.answer(servable, body)
+  assert got_status == status, text
+  return json.loads(text), text
+
+
+@pytest.mark.parametrize("port", ["legacy", "modern"])
+def test_a_row_request_gets_one_object_per_instance(port, runs, servables,
+                                                    mnist_test):
+  images = mnist_test.images[:5]
+  answer, text = answered(servables[port], {"instances": images.tolist()})
+  assert list(answer) == ["predictions"]
+  classes, probabilities = served(runs, port, 5)
+  assert len(answer["predictions"]) == 5
+  for item, expected_class, expected_probabilities in zip(
+      answer["predictions"], classes, probabilities):
+    assert sorted(item) == ["classes", "probabilities"]
+    assert type(item["classes"]) is int and item["classes"] == expected_class
+    assert all(type(p) is float for p in item["probabilities"])
+    # Written in digits that give back each float32 the model computed.
+    np.testing.assert_array_equal(np.float32(item["probabilities"]),
+                                  expected_probabilities)
+  # One named input: rows may be objects too, and the signature named.
+  objects = {"signature_name": serving.SIGNATURE,
+             "instances": [{serving.INPUT: row} for row in images.tolist()]}
+  assert answered(servables[port], objects)[1] == text
+
+
+@pytest.mark.parametrize("port", ["legacy", "modern"])
+def test_a_columnar_request_gets_an_object_of_outputs(port, runs, servables,
+                                                      mnist_test):
+  images = mnist_test.images[:4].tolist()
+  answer, text = answered(servables[port], {"inputs": images})
+  assert list(answer) == ["outputs"]
+  assert sorted(answer["outputs"]) == ["classes", "probabilities"]
+  classes, probabilities = served(runs, port, 4)
+  assert answer["outputs"]["classes"] == classes.tolist()
+  assert all(type(c) is int for c in answer["outputs"]["classes"])
+  np.testing.assert_array_equal(np.float32(answer["outputs"]["probabilities"]),
+                                probabilities)
+  assert answered(servables[port], {"inputs": {serving.INPUT: images}})[1] == text
+
+
+def test_a_named_signature_with_one_output_answers_bare_values(servables,
+                                                               mnist_test):
+  images = mnist_test.images[:3]
+  answer, _ = answered(servables["unnamed"],
+                       {"signature_name": "other", "instances": images.tolist()})
+  assert answer == {"predictions": images.argmax(axis=1).tolist()}
+  answer, _ = answered(servables["unnamed"],
+                       {"signature_name": "other", "inputs": images.tolist()})
+  assert answer == {"outputs": images.argmax(axis=1).tolist()}
+
+
+@pytest.mark.parametrize("request_body, message", [
+    ({"signature_name": "nope", "instances": [[0.5] * 784]},
+     'Serving signature name: "nope" not found in signature def'),
+    ({"instances": [[0.5] * 784, [0.5] * 783]},
+     "Failed to process element: 1 of 'instances' list. Error: "
+     "INVALID_ARGUMENT: Expecting tensor size: 784 but got: 783"),
+    ({"instances": [{"pixels": [0.5] * 784}]},
+     "Failed to process element: 0 key: pixels of 'instances' list. Error: "
+     "INVALID_ARGUMENT: JSON object: does not have named input: pixels"),
+    ({"instances": [[0.5] * 784], "inputs": [[0.5] * 784]}, "Not formatted "
+     "correctly expecting only one of 'inputs' or 'instances' keys to exist "),
+    ({"signature_name": "serving_default"}, "Missing 'inputs' or 'instances' key"),
+    (b'{"instances": [[0.5, 0.5,]]}',
+     "JSON Parse error: Invalid value. at offset: 25"),
+])
+def test_a_request_the_server_rejects_gets_its_error_body(request_body, message,
+                                                          servables):
+  for port in ("legacy", "modern"):
+    answer, _ = answered(servables[port], request_body, status=400)
+    assert list(answer) == ["error"]
+    assert answer["error"].endswith(message), answer["error"]
+
+
+def test_the_wrong_inner_length_fails_in_the_model_as_on_the_server(servables):
+  for port in ("legacy", "modern"):
+    answer, _ = answered(servables[port], {"inputs": [[0.5] * 783] * 2},
+                         status=400)
+    assert answer["error"].startswith(
+        "Matrix size-incompatible: In[0]: [2,783], In[1]: [784,"), answer
+  answer, _ = answered(servables["unnamed"], {"instances": [[0.5] * 784]},
+                       status=400)
+  assert answer == {"error": 'Serving signature name: "serving_default" not '
+                             "found in signature def"}
+
+
+def test_a_signature_of_strings_is_refused_as_unchecked(servables):
+  with pytest.raises(UserError, match="--request: the serving_default input "
+                     "text is string; requests are checked for float32"):
+    rest.answer(servables["text"], b'{"instances": ["a"]}')
+
+
+def test_the_command_prints_the_answer_and_refuses_with_status_2(runs, servables,
+                                                                 mnist_test):
+  proc = runs["request_row"]
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stderr == ""
+  request = rest_request(mnist_test.images[:ROW_REQUEST])
+  assert proc.stdout == rest.answer(servables["modern"], request)[1] + "\n"
+  assert len(json.loads(proc.stdout)["predictions"]) == ROW_REQUEST
+  rejected = runs["request_rejected"]
+  body = rest.answer(servables["modern"],
+                     (runs["root"] / "too_short.json").read_bytes())[1]
+  assert_one_error_line(rejected, "TensorFlow Serving would answer HTTP 400",
+                        stdout=body + "\n")
+  assert json.loads(rejected.stdout)["error"].startswith("Matrix size-incompatible")
+  assert_one_error_line(runs["request_missing"], "--request=",
+                        "missing.json: --request must be a file holding the "
+                        "request, or - for stdin")
+
+
+# ---------------------------------------------------------------- TFLite
+
+
+def tflite_classes(path, images):
+  runner = console.tflite_interpreter(path.read_bytes()).get_signature_runner(
+      serving.SIGNATURE)
+  return runner(**{serving.INPUT: images})[serving.CLASSES]
+
+
+def test_both_ports_tflite_models_give_the_savedmodel_classes(runs, mnist_test,
+                                                             capsys):
+  root = runs["root"]
+  savedmodel = np.load(root / "legacy.npz")["classes"]  # = migrated's (above)
+  agree = {}
+  for name in ("legacy", "migrated"):
+    proc = runs[f"{name}_tflite"]
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    size = (root / f"{name}.tflite").stat().st_size
+    export = root / "legacy" / "1" if name == "legacy" else root / "migrated" / "1"
+    assert proc.stdout == (f"Wrote {root / f'{name}.tflite'}: {size:,} bytes, "
+                           f"the serving_default signature of {export}\n")
+    classes = tflite_classes(root / f"{name}.tflite", mnist_test.images)
+    assert classes.shape == (10_000,)
+    agree[name] = int((classes == savedmodel).sum())
+  with capsys.disabled():
+    print(f"\nTFLite classes equal to the SavedModel's, of 10000: {agree}")
+  assert min(agree.values()) >= 9_990, agree
+  assert not [name for name in os.listdir(root) if name.endswith(".tmp")]
+
+
+def test_tflite_prints_the_evaluate_commands_lines(runs, mnist_test):
+  proc = runs["tflite_predict"]
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stderr == ""  # no deprecation warning, no XNNPACK line
+  classes = tflite_classes(runs["root"] / "migrated.tflite", mnist_test.images)
+  expected = serving_predict.evaluated(classes, mnist_test)
+  labels = mnist_test.labels.argmax(axis=1)
+  assert proc.stdout.splitlines() == (
+      [console.accuracy_line(expected.accuracy)]
+      + [f"test[{i}]: predicted {classes[i]}, label {labels[i]}" for i in PREDICT])
+
+
+def test_tflite_bad_input_is_one_line(runs):
+  assert_one_error_line(runs["tflite_missing"], "missing.tflite: --tflite "
+                        "must be a .tflite file")
+  assert_one_error_line(runs["to_tflite_nowhere"],
+                        "--to_tflite must name a file in an existing directory")
+  assert not os.path.exists(runs["root"] / "missing")
+  with pytest.raises(UserError, match="--tflite .*saved_model.pb is not a "
+                     "TFLite model: The model is not a valid Flatbuffer"):
+    serving_tflite.predict(str(runs["root"] / "corrupt" / "saved_model.pb"), None)
 
 
 # ---------------------------------------------------------------- common/serving.py
