@@ -151,6 +151,11 @@ def _check_resumable(record_path: str, where: str, port: str,
       record = json.load(f)
     recorded, seed = record["hparams"], int(record["seed"])
     recorded_port = record["port"]
+    # Valid JSON of another shape ({"hparams": "x"}) is damaged too.
+    if not (isinstance(recorded, dict) and isinstance(recorded_port, str)
+            and isinstance(record.get("machine") or {}, dict)
+            and 0 <= seed <= hp.SEED_MAX):
+      raise TypeError("not a record")
   except OSError as e:
     raise UserError(f"{where}: cannot read {RECORD_NAME} ({e.strerror}); "
                     "use another directory") from None
@@ -173,7 +178,11 @@ def _check_resumable(record_path: str, where: str, port: str,
 def _note_if_moved(recorded: Optional[dict], where: str) -> None:
   """One line on stderr if the run was started with other numerics."""
   here = machine.fingerprint()
-  if recorded and machine.numerics(recorded) != machine.numerics(here):
+  try:
+    moved = recorded and machine.numerics(recorded) != machine.numerics(here)
+  except (KeyError, TypeError, AttributeError):  # a damaged note: no note
+    moved = False
+  if moved:
     print(f"note: {where} was started on {machine.describe(recorded)}; it "
           f"goes on here, on {machine.describe(here)}, but will not end "
           "bit-identical to a run that never moved", file=sys.stderr)
@@ -281,8 +290,8 @@ def undone_if_disk_full(checkpoint_dir: str, prefix: str):
     remove_partial_checkpoint(prefix)
     raise files.disk_full(
         checkpoint_dir, "--checkpoint_dir",
-        after="; the last complete checkpoint is kept: run the same command "
-              "again to resume from it") from None
+        "the last complete checkpoint is kept: free some space and run the "
+        "same command again to resume from it") from None
 
 
 def remove_partial_checkpoint(prefix: str) -> None:

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from typing import List
 
+from common import resources
 from common.errors import UserError
 
 # Testing only (as common/checkpoint_dir.py's kill_in_save): "enospc:POINT"
@@ -118,16 +119,17 @@ def is_disk_full(error: BaseException) -> bool:
   return any(text in str(error) for text in _DISK_FULL_TEXT)
 
 
-def disk_full(path: str, flag: str, after: str = "") -> UserError:
+def disk_full(path: str, flag: str, advice: str = "") -> UserError:
   """The one-line error for a write of `path` (given as `flag`) that ran out
-  of space; `after` says what is kept."""
-  directory = os.path.dirname(path) if not os.path.isdir(path) else path
+  of space: the path, the space left, and `advice` (by default: free some or
+  write elsewhere)."""
+  directory = path if os.path.isdir(path) else os.path.dirname(path) or "."
   try:
-    free = f"{shutil.disk_usage(directory or '.').free / 2**20:.1f} MB free"
+    free = f"{resources.describe_bytes(shutil.disk_usage(directory).free)} free"
   except OSError:
     free = "free space unknown"
   return UserError(f"no space left on the device to write {flag} {path} "
-                   f"({free}){after}; free some space or choose another {flag}")
+                   f"({free}); {advice or f'free some space or choose another {flag}'}")
 
 
 def fault_point(point: str) -> None:

@@ -8,7 +8,6 @@ the largest batch it runs. It is meant to refuse what cannot fit, not to
 predict a run's peak to the byte.
 """
 
-import os
 from typing import Optional, Sequence
 
 from common import hparams as hp

@@ -207,7 +207,10 @@ def find_checkpoint(path: str) -> str:
                              f"state file: {hint}")
     # What tf.train.latest_checkpoint reads, without the error it logs (a
     # second line on stderr) when the checkpoint named is gone.
-    state = tf.train.get_checkpoint_state(path)
+    try:
+      state = tf.train.get_checkpoint_state(path)
+    except (ValueError, tf.errors.OpError):  # UnicodeDecodeError is a ValueError
+      state = None
     if state is None or not state.model_checkpoint_path:
       raise errors.UserError(f"{state_file} is not a checkpoint state file "
                              "(it names no checkpoint): " + hint)
