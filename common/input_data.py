@@ -173,7 +173,7 @@ def _remove_stale_parts(directory: str) -> None:
 def _process_exists(pid: int) -> bool:
   try:
     os.kill(pid, 0)
-  except ProcessLookupError:
+  except (ProcessLookupError, OverflowError):
     return False
   except PermissionError:
     return True  # someone else's
