@@ -79,13 +79,13 @@ def _train(port: ports.Port, argv) -> None:
     suffix_error = outputs.check_suffix(FLAGS.save_path, port.save_path_suffix)
     if suffix_error:
       raise errors.UserError(suffix_error)
+    export = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
     input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
     os.environ.update(console.thread_environment(FLAGS.threads))
     os.environ.update(console.kernel_environment(FLAGS.kernels))
     console.import_tensorflow(verbose=FLAGS.verbose)
     timer.mark("imported")
     hparams = common_flags.hparams_from_flags()
-    export = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
     data_sets = port.read_data_sets(FLAGS.data_dir, hparams)
     timer.mark("data")
     port.run_training(hparams, data_sets, save_path=FLAGS.save_path,

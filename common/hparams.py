@@ -21,8 +21,8 @@ IMAGE_PIXELS = 28 * 28
 TRAIN_EXAMPLES = 55000  # MNIST's 60,000 less the first 5,000 (validation)
 # An hw05 run below this test accuracy is counted as collapsed, as in the seed.
 COLLAPSE_THRESHOLD = 0.9
-# The seeds both ports take: Keras' set_random_seed, and so modern, stops at
-# 2**32 - 1; legacy would take more, but a seed must mean a run in each.
+# The seeds both ports take: Keras' set_random_seed stops at 2**32 - 1;
+# TF1's graph seed would take more, but a seed must mean a run in each port.
 SEED_MAX = 2**32 - 1
 # The graphs compute in float32, and TensorFlow flushes float32 denormals
 # to zero on the CPU: a value below the smallest normal float32 acts as 0.
