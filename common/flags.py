@@ -139,7 +139,8 @@ def _register_validators(fv: flags.FlagValues) -> None:
           f"--{beta} must be in [0, 1), and below 1 in float32 "
           "(0.99999999 rounds to 1)")
   check("threads", lambda v: 0 <= v <= _INT32_MAX,
-        "--threads must be 0 (TensorFlow's choice) or a positive number")
+        "--threads must be 0 (TensorFlow's choice) or a positive number "
+        f"up to {_INT32_MAX}")
   check("training_epochs", lambda v: 1 <= v <= MAX_EPOCHS,
         f"--training_epochs must be in 1..{MAX_EPOCHS} (the step counter "
         "is an int64)")

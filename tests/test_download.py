@@ -105,9 +105,9 @@ def mirror(data_dir):
     server.server_close()
 
 
-@pytest.fixture
-def not_http_server():
-  """A base URL whose server answers every request with bytes that are not HTTP."""
+def socket_server(handle):
+  """Serves 127.0.0.1 with `handle(connection)`, a thread per connection;
+  yields the base URL, and stops accepting once the test is over."""
   listener = socket.socket()
   listener.bind(("127.0.0.1", 0))
   listener.listen()
@@ -118,13 +118,21 @@ def not_http_server():
         connection, _ = listener.accept()
       except OSError:  # closed: the test is over
         return
-      with connection:
-        connection.recv(65536)
-        connection.sendall(b"garbage\r\n\r\n")
+      threading.Thread(target=handle, args=(connection,), daemon=True).start()
 
   threading.Thread(target=serve, daemon=True).start()
   yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
   listener.close()
+
+
+@pytest.fixture
+def not_http_server():
+  """A base URL whose server answers every request with bytes that are not HTTP."""
+  def garbage(connection):
+    with connection:
+      connection.recv(65536)
+      connection.sendall(b"garbage\r\n\r\n")
+  yield from socket_server(garbage)
 
 
 # ---------------------------------------------------------------- downloads
@@ -334,10 +342,6 @@ def test_cli_read_only_directory_missing_files(read_only_dir, monkeypatch):
 def drip_server():
   """A base URL whose server (or proxy) sends one byte every 0.2 s, for at
   most 60 s a connection: a per-read timeout never fires on it."""
-  listener = socket.socket()
-  listener.bind(("127.0.0.1", 0))
-  listener.listen()
-
   def drip(connection):
     with connection:
       connection.recv(65536)
@@ -347,18 +351,7 @@ def drip_server():
         except OSError:  # the client gave up
           return
         time.sleep(0.2)
-
-  def serve():
-    while True:
-      try:
-        connection, _ = listener.accept()
-      except OSError:  # closed: the test is over
-        return
-      threading.Thread(target=drip, args=(connection,), daemon=True).start()
-
-  threading.Thread(target=serve, daemon=True).start()
-  yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
-  listener.close()
+  yield from socket_server(drip)
 
 
 def through_proxy(proxy, **env):

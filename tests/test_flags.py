@@ -150,7 +150,7 @@ GOOD_ARGUMENTS = [
     ["--epsilon=1.2e-38"],
     ["--init=uniform:3.4e38"],
     ["--beta2=0.9999999"],
-    ["--hidden_units=4096,4096"],
+    ["--hidden_units=1024,1024"],
     ["--save_path=new/dir/model"],  # created when the run starts
 ]
 
