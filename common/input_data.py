@@ -250,6 +250,10 @@ class _Announcement:
 
   def __exit__(self, *unused_exc_info):
     self._timer.cancel()
+    with self._lock:
+      if self._done and self.interactive:
+        # End the progress line, even if the transfer failed or never began.
+        print(file=sys.stderr)
 
 
 def _fetch(url: str, out, filename: str, deadline: float) -> None:
@@ -259,22 +263,18 @@ def _fetch(url: str, out, filename: str, deadline: float) -> None:
   timeout = min(_DOWNLOAD_TIMEOUT_S, max(deadline - time.monotonic(), 1e-3))
   with announcement, urllib.request.urlopen(url, timeout=timeout) as response:
     announcement.say()
-    try:
-      total = int(response.headers.get("Content-Length") or 0)
-      done = 0
-      # read1: whatever has arrived, so that the deadline is checked between
-      # reads even where no alarm can be set (`_alarm`).
-      for chunk in iter(lambda: response.read1(_CHUNK), b""):
-        if time.monotonic() > deadline:
-          raise _DeadlinePassed()
-        out.write(chunk)
-        done += len(chunk)
-        if interactive and total:
-          print(f"\r{announcement.text}: {100 * done // total}%",
-                file=sys.stderr, end="", flush=True)
-    finally:
-      if interactive:  # end the progress line even if the transfer failed
-        print(file=sys.stderr)
+    total = int(response.headers.get("Content-Length") or 0)
+    done = 0
+    # read1: whatever has arrived, so that the deadline is checked between
+    # reads even where no alarm can be set (`_alarm`).
+    for chunk in iter(lambda: response.read1(_CHUNK), b""):
+      if time.monotonic() > deadline:
+        raise _DeadlinePassed()
+      out.write(chunk)
+      done += len(chunk)
+      if interactive and total:
+        print(f"\r{announcement.text}: {100 * done // total}%",
+              file=sys.stderr, end="", flush=True)
 
 
 def maybe_download(directory: str,
