@@ -26,15 +26,19 @@ leaves the pointer on a complete checkpoint; SIGINT and SIGTERM wait until a
 save that has begun is complete (`uninterrupted`).
 
 The guarantee is against a dying process, not a failing disk: nothing is
-fsync'ed, as TensorFlow's own checkpoint writers do not.
+fsync'ed, as TensorFlow's own checkpoint writers do not. A disk that fills
+up during a save is one line (`undone_if_disk_full`): the save's files go,
+the pointer stays on the last complete checkpoint.
 """
 
 import contextlib
 import dataclasses
+import glob
 import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -53,8 +57,9 @@ RECORD_NAME = "hparams.json"
 STATE_FILE = "checkpoint"
 KEEP = 3  # checkpoints kept; older ones are deleted
 # Testing only: "kill_in_save:N" SIGKILLs the process in the middle of epoch
-# N's save, after its files are written and before the pointer names them.
-FAULT_ENV = "MNIST_PORT_FAULT"
+# N's save, after its files are written and before the pointer names them;
+# "enospc:checkpoint:N" fails the save there as a full disk would.
+FAULT_ENV = files.FAULT_ENV
 # A run may be extended with more epochs: the only flag that may change.
 _MAY_DIFFER = ("training_epochs",)
 
@@ -146,6 +151,11 @@ def _check_resumable(record_path: str, where: str, port: str,
       record = json.load(f)
     recorded, seed = record["hparams"], int(record["seed"])
     recorded_port = record["port"]
+    # Valid JSON of another shape ({"hparams": "x"}) is damaged too.
+    if not (isinstance(recorded, dict) and isinstance(recorded_port, str)
+            and isinstance(record.get("machine") or {}, dict)
+            and 0 <= seed <= hp.SEED_MAX):
+      raise TypeError("not a record")
   except OSError as e:
     raise UserError(f"{where}: cannot read {RECORD_NAME} ({e.strerror}); "
                     "use another directory") from None
@@ -168,7 +178,11 @@ def _check_resumable(record_path: str, where: str, port: str,
 def _note_if_moved(recorded: Optional[dict], where: str) -> None:
   """One line on stderr if the run was started with other numerics."""
   here = machine.fingerprint()
-  if recorded and machine.numerics(recorded) != machine.numerics(here):
+  try:
+    moved = recorded and machine.numerics(recorded) != machine.numerics(here)
+  except (KeyError, TypeError, AttributeError):  # a damaged note: no note
+    moved = False
+  if moved:
     print(f"note: {where} was started on {machine.describe(recorded)}; it "
           f"goes on here, on {machine.describe(here)}, but will not end "
           "bit-identical to a run that never moved", file=sys.stderr)
@@ -257,3 +271,35 @@ def fault_point(epoch: int) -> None:
   """
   if os.environ.get(FAULT_ENV) == f"kill_in_save:{epoch}":
     os.kill(os.getpid(), signal.SIGKILL)
+  files.fault_point(f"checkpoint:{epoch}")
+
+
+@contextlib.contextmanager
+def undone_if_disk_full(checkpoint_dir: str, prefix: str):
+  """A full disk while saving checkpoint `prefix` becomes one UserError.
+
+  What the save wrote (PREFIX.* and the PREFIX_temp directory TensorFlow's
+  CheckpointManager writes in) is removed; the pointer, moved only once a
+  save is complete, still names the last complete checkpoint.
+  """
+  try:
+    yield
+  except Exception as e:  # pylint: disable=broad-except
+    if not files.is_disk_full(e):
+      raise
+    remove_partial_checkpoint(prefix)
+    raise files.disk_full(
+        checkpoint_dir, "--checkpoint_dir",
+        "the last complete checkpoint is kept: free some space and run the "
+        "same command again to resume from it") from None
+
+
+def remove_partial_checkpoint(prefix: str) -> None:
+  """Removes every file of checkpoint `prefix`, and any temporary directory."""
+  for pattern in (".*", "_temp*"):
+    for path in glob.glob(glob.escape(prefix) + pattern):
+      if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+      else:
+        with contextlib.suppress(OSError):
+          os.unlink(path)

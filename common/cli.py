@@ -8,7 +8,10 @@
 
 Errors the user can act on become one line on stderr and an exit status
 (common/errors.py), never a traceback: bad input 2, a non-finite cost 3,
-Ctrl-C 130, SIGTERM 143.
+Ctrl-C 130, SIGTERM 143. What can be checked before the 5-10 s TensorFlow
+import is checked first: the flags (common/flags.py), the output paths
+(common/outputs.py) and the data files (common/input_data.py); Ctrl-C and
+SIGTERM are one line from then on, during the import too.
 """
 
 import contextlib
@@ -22,6 +25,8 @@ from absl import app
 from common import console
 from common import errors
 from common import flags as common_flags
+from common import input_data
+from common import outputs
 from common import ports
 from common import serving
 from common import timings
@@ -31,6 +36,13 @@ FLAGS = common_flags.FLAGS
 
 def _raise_terminated(signum, frame):
   raise errors.Terminated()
+
+
+def _stop_on_sigterm() -> None:
+  """SIGTERM (kill, a scheduler's stop) ends the command as Ctrl-C does: with
+  an exception, so one line, once a checkpoint being saved is complete.
+  Installed before the import, which SIGTERM would otherwise end silently."""
+  signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _no_arguments(argv, example: str) -> None:
@@ -59,17 +71,21 @@ def _one_line_errors(checkpoint_dir: Optional[str] = None):
 
 def _train(port: ports.Port, argv) -> None:
   _no_arguments(argv, "--seed=3")
+  _stop_on_sigterm()
   timer = timings.PhaseTimer.from_environment()
-  os.environ.update(console.thread_environment(FLAGS.threads))
-  os.environ.update(console.kernel_environment(FLAGS.kernels))
-  console.import_tensorflow(verbose=FLAGS.verbose)
-  timer.mark("imported")
-  hparams = common_flags.hparams_from_flags()
-  # SIGTERM (kill, a scheduler's stop) ends the run as Ctrl-C does: with an
-  # exception, once a checkpoint being saved is complete.
-  signal.signal(signal.SIGTERM, _raise_terminated)
-  with _one_line_errors(FLAGS.checkpoint_dir):
+  with _one_line_errors(FLAGS.checkpoint_dir), \
+       outputs.checked(outputs.output_paths(FLAGS)):
+    # Everything that needs no TensorFlow is checked before its import.
+    suffix_error = outputs.check_suffix(FLAGS.save_path, port.save_path_suffix)
+    if suffix_error:
+      raise errors.UserError(suffix_error)
     export = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
+    input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
+    os.environ.update(console.thread_environment(FLAGS.threads))
+    os.environ.update(console.kernel_environment(FLAGS.kernels))
+    console.import_tensorflow(verbose=FLAGS.verbose)
+    timer.mark("imported")
+    hparams = common_flags.hparams_from_flags()
     data_sets = port.read_data_sets(FLAGS.data_dir, hparams)
     timer.mark("data")
     port.run_training(hparams, data_sets, save_path=FLAGS.save_path,
@@ -86,9 +102,12 @@ def run_training_command(script: str, port: ports.Port) -> None:
 
 def _command(main: Callable[[], None], argv) -> None:
   _no_arguments(argv, "--name=value")
-  os.environ.update(console.kernel_environment(FLAGS.kernels))
-  console.import_tensorflow(verbose=FLAGS.verbose)
-  with _one_line_errors():
+  _stop_on_sigterm()
+  with _one_line_errors(), outputs.checked(outputs.output_paths(FLAGS)):
+    if "data_dir" in FLAGS:  # the data files, before the import too
+      input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
+    os.environ.update(console.kernel_environment(FLAGS.kernels))
+    console.import_tensorflow(verbose=FLAGS.verbose)
     main()
 
 

@@ -13,9 +13,15 @@ class NonFiniteCostError(Exception):
   exit_status = 3
 
   def __init__(self, epoch: int, step: int):
+    if (epoch, step) == (1, 1):
+      # The first step's cost is the initial weights': no update, and so no
+      # learning rate, has touched them yet.
+      advice = ("before any update: the initial weights overflow float32; "
+                "use a smaller --init (or --bias_init) scale")
+    else:
+      advice = "try a smaller --learning_rate"
     super().__init__(
-        f"the cost became non-finite at epoch {epoch}, step {step}; "
-        "try a smaller --learning_rate")
+        f"the cost became non-finite at epoch {epoch}, step {step}; {advice}")
     self.epoch = epoch
     self.step = step
 

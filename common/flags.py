@@ -17,6 +17,7 @@ from absl import flags
 from common import console
 from common import errors
 from common import hparams as hp
+from common import resources
 
 FLAGS = flags.FLAGS
 
@@ -97,11 +98,13 @@ def make_key_flags(module: str = __name__,
     flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
-_FLOAT32_MAX = 3.4028234663852886e38  # the graphs compute in float32
-
-
 def _finite(x):
-  return x is not None and math.isfinite(x) and abs(x) <= _FLOAT32_MAX
+  return x is not None and math.isfinite(x) and abs(x) <= hp.FLOAT32_MAX
+
+
+def _below_one_in_float32(v):
+  # 0.99999999 is 1.0 in float32: Adam would divide by 1 - 1.
+  return _finite(v) and 0 <= v and hp.as_float32(v) < 1
 
 
 def _parses(parse):
@@ -114,33 +117,46 @@ def _parses(parse):
   return check
 
 
+# Every step is counted in an int64 (TF1's global_step, Keras' iterations),
+# at most TRAIN_EXAMPLES steps an epoch.
+MAX_EPOCHS = (2**63 - 1) // hp.TRAIN_EXAMPLES
+_INT32_MAX = 2**31 - 1
+_FLOAT32_RANGE = "within float32's 1.2e-38..3.4e38"
+
+
 def _register_validators(fv: flags.FlagValues) -> None:
   def check(name, predicate, message):
     flags.register_validator(name, predicate, message=message, flag_values=fv)
 
-  check("learning_rate", lambda v: _finite(v) and v > 0,
-        "--learning_rate must be a positive number")
-  check("epsilon", lambda v: _finite(v) and v > 0,
-        "--epsilon must be a positive number")
-  check("keep_prob", lambda v: _finite(v) and 0 < v <= 1,
-        "--keep_prob must be in (0, 1]")
+  check("learning_rate", hp.positive_float32,
+        f"--learning_rate must be a positive number {_FLOAT32_RANGE}")
+  check("epsilon", hp.positive_float32,
+        f"--epsilon must be a positive number {_FLOAT32_RANGE}")
+  check("keep_prob", lambda v: _finite(v) and v <= 1 and hp.positive_float32(v),
+        f"--keep_prob must be in (0, 1], {_FLOAT32_RANGE}")
   for beta in ("beta1", "beta2"):
-    check(beta, lambda v: _finite(v) and 0 <= v < 1,
-          f"--{beta} must be in [0, 1)")
-  check("threads", lambda v: v >= 0,
-        "--threads must be 0 (TensorFlow's choice) or a positive number")
-  check("training_epochs", lambda v: v >= 1,
-        "--training_epochs must be at least 1")
+    check(beta, _below_one_in_float32,
+          f"--{beta} must be in [0, 1), and below 1 in float32 "
+          "(0.99999999 rounds to 1)")
+  check("threads", lambda v: 0 <= v <= _INT32_MAX,
+        "--threads must be 0 (TensorFlow's choice) or a positive number "
+        f"up to {_INT32_MAX}")
+  check("training_epochs", lambda v: 1 <= v <= MAX_EPOCHS,
+        f"--training_epochs must be in 1..{MAX_EPOCHS} (the step counter "
+        "is an int64)")
   check("train_limit", lambda v: v is None or 1 <= v <= hp.TRAIN_EXAMPLES,
         f"--train_limit must be in 1..{hp.TRAIN_EXAMPLES}")
+  check("seed", lambda v: v is None or 0 <= v <= hp.SEED_MAX,
+        f"--seed must be in 0..{hp.SEED_MAX} (2**32 - 1), the seeds both "
+        "ports take")
   check("hidden_units", _parses(hp.parse_hidden_units),
         "--hidden_units must be positive integers separated by commas, "
         "e.g. 256,128,256")
   for name, allowed in (("init", hp.WEIGHT_INITS), ("bias_init", hp.BIAS_INITS)):
     check(name, _parses(lambda v, allowed=allowed: hp.parse_init(v, allowed)),
           f"--{name} must be " + hp.describe_inits(allowed))
-  check("save_path", in_existing_directory,
-        "--save_path must be in an existing directory")
+  check("save_path", names_a_file,
+        "--save_path must name a file, not a directory")
   for name in ("checkpoint_dir", "logdir"):
     check(name, names_a_directory,
           f"--{name} must name a directory (created if missing), not a file")
@@ -150,6 +166,25 @@ def _register_validators(fv: flags.FlagValues) -> None:
       message="--batch_size must be between 1 and the number of training "
               f"examples ({hp.TRAIN_EXAMPLES}, or --train_limit)",
       flag_values=fv)
+  flags.register_multi_flags_validator(
+      ["hidden_units", "optimizer", "batch_size"], _model_fits_in_memory,
+      flag_values=fv)
+
+
+def _model_fits_in_memory(f) -> bool:
+  """A validator: the model --hidden_units describes fits in free memory.
+
+  Raises flags.ValidationError with the estimate (common/resources.py), so
+  that a model too large is one line now, not an OOM after the import.
+  """
+  try:
+    hidden_units = hp.parse_hidden_units(f["hidden_units"])
+  except ValueError:
+    return True  # --hidden_units' own validator says what is wrong
+  message = resources.refuse_model(hidden_units, f["optimizer"], f["batch_size"])
+  if message:
+    raise flags.ValidationError(message)
+  return True
 
 
 def hparams_from_flags(flag_values: flags.FlagValues = FLAGS) -> hp.HParams:
@@ -227,6 +262,15 @@ def names_a_directory(path) -> bool:
   """A validator: unset, or a directory or nothing yet (not a file, not "")."""
   return path is None or (path != "" and (os.path.isdir(path)
                                           or not os.path.exists(path)))
+
+
+def names_a_file(path) -> bool:
+  """A validator: unset, or a name that is not a directory (nor ends like one).
+
+  Where it is written is checked before training (common/outputs.py).
+  """
+  return path is None or (os.path.basename(path) != ""
+                          and not os.path.isdir(path))
 
 
 def in_existing_directory(path) -> bool:

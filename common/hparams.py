@@ -13,6 +13,7 @@ layers (logits included).
 
 import dataclasses
 import math
+import struct
 from typing import Optional, Tuple
 
 NUM_CLASSES = 10
@@ -20,6 +21,26 @@ IMAGE_PIXELS = 28 * 28
 TRAIN_EXAMPLES = 55000  # MNIST's 60,000 less the first 5,000 (validation)
 # An hw05 run below this test accuracy is counted as collapsed, as in the seed.
 COLLAPSE_THRESHOLD = 0.9
+# The seeds both ports take: Keras' set_random_seed stops at 2**32 - 1;
+# TF1's graph seed would take more, but a seed must mean a run in each port.
+SEED_MAX = 2**32 - 1
+# The graphs compute in float32, and TensorFlow flushes float32 denormals
+# to zero on the CPU: a value below the smallest normal float32 acts as 0.
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.1754943508222875e-38
+
+
+def as_float32(x: float) -> float:
+  """`x` rounded to float32 as TensorFlow rounds it: inf beyond its range."""
+  try:
+    return struct.unpack("f", struct.pack("f", x))[0]
+  except OverflowError:
+    return math.copysign(math.inf, x)
+
+
+def positive_float32(x: float) -> bool:
+  """Whether `x` stays a positive number (not 0, not inf) in float32."""
+  return x is not None and FLOAT32_TINY <= as_float32(x) <= FLOAT32_MAX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +109,7 @@ def parse_init(spec: str, allowed: Tuple[str, ...] = WEIGHT_INITS) -> InitSpec:
       scale = float(value)
     except ValueError:
       scale = math.nan
-    if 0 < scale < math.inf:
+    if positive_float32(scale):
       return InitSpec(kind, scale)
   raise ValueError(f"{spec!r} is not an initializer: use "
                    + describe_inits(allowed))
@@ -97,7 +118,8 @@ def parse_init(spec: str, allowed: Tuple[str, ...] = WEIGHT_INITS) -> InitSpec:
 def describe_inits(allowed: Tuple[str, ...]) -> str:
   forms = {"uniform": "uniform:LIMIT", "normal": "normal:STDDEV",
            "xavier": "xavier", "zeros": "zeros"}
-  return ", ".join(forms[k] for k in allowed) + " (LIMIT, STDDEV > 0)"
+  return (", ".join(forms[k] for k in allowed)
+          + " (LIMIT, STDDEV > 0 and within float32's 1.2e-38..3.4e38)")
 
 
 def parse_hidden_units(text: str) -> Tuple[int, ...]:

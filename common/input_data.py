@@ -12,23 +12,32 @@ anyway, at half the memory).
 
 Files come from a directory (`--data_dir`, else $MNIST_DATA_DIR, else
 MNIST_data/); missing ones are downloaded there, verified by SHA-256 and
-renamed into place only once verified.
+renamed into place only once verified. A download names its mirror at once
+if the mirror is slow to answer, and gives up on a file after a deadline
+($MNIST_DOWNLOAD_DEADLINE_S, default 300 s); what it wrote goes if it fails
+or is interrupted, and what a killed run left is removed by the next.
 """
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
 import http.client
 import os
+import re
+import secrets
+import signal
 import sys
-import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from common import files
 from common.errors import UserError
 from common.hparams import NUM_CLASSES
 
@@ -57,8 +66,15 @@ SHA256 = {
 
 _IMAGES_MAGIC = 2051
 _LABELS_MAGIC = 2049
-_DOWNLOAD_TIMEOUT_S = 30
+_DOWNLOAD_TIMEOUT_S = 30  # for any one read
+# For a whole file, all mirrors together; tests make it short.
+DEADLINE_ENV = "MNIST_DOWNLOAD_DEADLINE_S"
+_DEFAULT_DEADLINE_S = 300
+# A mirror that has not answered by then is named at once, not on answering.
+_ANNOUNCE_AFTER_S = 1.0
 _CHUNK = 1 << 16
+# A download in progress: .NAME.PID-RANDOM.part, renamed to NAME once verified.
+_PART = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[^.]+\.part$")
 
 
 class DataError(UserError):
@@ -73,14 +89,24 @@ def resolve_data_dir(data_dir: Optional[str] = None) -> str:
 # ---------------------------------------------------------------- the files
 
 
+# {path: (its stat's identity, its SHA-256)}: the commands check the files
+# before importing TensorFlow, then read them: hashed once, not twice.
+_digests: Dict[str, Tuple[tuple, str]] = {}
+
+
 def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
   try:
+    stat = os.stat(path)
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if _digests.get(path, (None,))[0] == identity:
+      return _digests[path][1]
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
       for chunk in iter(lambda: f.read(_CHUNK), b""):
         digest.update(chunk)
   except OSError as e:
     raise DataError(f"cannot read {path} ({e.strerror})") from None
+  _digests[path] = (identity, digest.hexdigest())
   return digest.hexdigest()
 
 
@@ -89,63 +115,166 @@ def _supply_hint(directory: str) -> str:
           f"or ${DATA_DIR_ENV} at a directory that holds them")
 
 
+class _DeadlinePassed(Exception):
+  """The file's download deadline passed (raised from SIGALRM's handler)."""
+
+
+def deadline_s() -> float:
+  """$MNIST_DOWNLOAD_DEADLINE_S, else 300: the seconds one file may take."""
+  try:
+    return float(os.environ.get(DEADLINE_ENV) or _DEFAULT_DEADLINE_S)
+  except ValueError:
+    raise DataError(f"${DEADLINE_ENV} must be a number of seconds, not "
+                    f"{os.environ[DEADLINE_ENV]!r}") from None
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+  """Raises _DeadlinePassed in the block after `seconds`, wherever it waits.
+
+  A per-read timeout alone never fires on a mirror (or proxy) that sends a
+  byte every few seconds. SIGALRM interrupts any blocking read; it can
+  only be handled in the main thread: elsewhere `_fetch` checks the
+  deadline between reads instead.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def expire(signum, frame):
+    raise _DeadlinePassed()
+  previous = signal.signal(signal.SIGALRM, expire)
+  signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+  try:
+    yield
+  finally:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _part_path(directory: str, filename: str) -> str:
+  return os.path.join(directory,
+                      f".{filename}.{os.getpid()}-{secrets.token_hex(4)}.part")
+
+
+def _remove_stale_parts(directory: str) -> None:
+  """Removes the .part files of downloads whose process is gone (SIGKILL)."""
+  for name in os.listdir(directory):
+    match = _PART.match(name)
+    if not match or match["name"] not in SHA256:
+      continue
+    pid = int(match["pid"] or 0)
+    if pid and pid != os.getpid() and _process_exists(pid):
+      continue  # another process is downloading it now
+    with contextlib.suppress(OSError):
+      os.unlink(os.path.join(directory, name))
+
+
+def _process_exists(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except (ProcessLookupError, OverflowError):
+    return False
+  except PermissionError:
+    return True  # someone else's
+  return True
+
+
 def _download(filename: str, directory: str, source_urls: Sequence[str]) -> None:
   """Fetches one file into `directory`, trying each mirror in turn.
 
   The bytes go to a temporary name in the same directory and are renamed into
-  place only after the checksum matches, so a failed or corrupted download
-  leaves nothing behind.
+  place only after the checksum matches, so a failed, corrupted or
+  interrupted download leaves nothing behind. All mirrors together have
+  `deadline_s()`.
   """
   failures = []
+  seconds = deadline_s()
+  deadline = time.monotonic() + seconds
   for base_url in source_urls:
     url = base_url + filename
+    if time.monotonic() >= deadline:
+      failures.append(f"{url}: not tried, the {seconds:g} s deadline passed")
+      continue
+    tmp = _part_path(directory, filename)
     try:
-      tmp = tempfile.NamedTemporaryFile(
-          dir=directory, prefix=f".{filename}.", suffix=".part", delete=False)
-    except OSError as e:
-      raise DataError(f"cannot write to {directory} ({e.strerror}); "
-                      + _supply_hint(directory)) from None
-    try:
-      with tmp:
-        _fetch(url, tmp, filename)
-      if _sha256(tmp.name) != SHA256[filename]:
+      with _alarm(deadline - time.monotonic()):
+        with open(tmp, "xb") as out:
+          _fetch(url, out, filename, deadline)
+      if _sha256(tmp) != SHA256[filename]:
         failures.append(f"{url}: checksum mismatch")
         continue
-      os.replace(tmp.name, os.path.join(directory, filename))
+      os.replace(tmp, os.path.join(directory, filename))
       return
+    except _DeadlinePassed:
+      failures.append(f"{url}: no complete file within the {seconds:g} s "
+                      f"deadline (${DEADLINE_ENV})")
     except (urllib.error.URLError, OSError, ValueError) as e:
+      if isinstance(e, OSError) and e.filename == tmp:
+        raise DataError(f"cannot write to {directory} ({e.strerror}); "
+                        + _supply_hint(directory)) from None
       failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
     except http.client.HTTPException as e:  # a mirror not speaking HTTP
       failures.append(f"{url}: not an HTTP response ({type(e).__name__})")
-    finally:
-      if os.path.exists(tmp.name):
-        os.unlink(tmp.name)
+    finally:  # also on Ctrl-C or SIGTERM (common/cli.py)
+      if os.path.exists(tmp):
+        os.unlink(tmp)
   raise DataError(f"could not download {filename} ({'; '.join(failures)}); "
                   + _supply_hint(directory))
 
 
-def _fetch(url: str, out, filename: str) -> None:
-  """Streams `url` into the open file `out`, showing progress on stderr.
+class _Announcement:
+  """"Downloading NAME from URL" on stderr, once: when the mirror answers, or
+  after _ANNOUNCE_AFTER_S without an answer, whichever comes first. An
+  unreachable mirror fails at once and is named in the error line instead,
+  so "no network" stays one line on stderr."""
 
-  Announced only once the mirror answers: an unreachable mirror is named in
-  the error line instead, so "no network" stays one line on stderr.
-  """
-  interactive = sys.stderr.isatty()
-  with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-    print(f"Downloading {filename} from {url}", file=sys.stderr,
-          end="" if interactive else "\n", flush=True)
-    try:
-      total = int(response.headers.get("Content-Length") or 0)
-      done = 0
-      for chunk in iter(lambda: response.read(_CHUNK), b""):
-        out.write(chunk)
-        done += len(chunk)
-        if interactive and total:
-          print(f"\rDownloading {filename} from {url}: {100 * done // total}%",
-                file=sys.stderr, end="", flush=True)
-    finally:
-      if interactive:  # end the progress line even if the transfer failed
+  def __init__(self, filename: str, url: str, interactive: bool):
+    self.text = f"Downloading {filename} from {url}"
+    self.interactive = interactive
+    self._lock = threading.Lock()
+    self._done = False
+    self._timer = threading.Timer(_ANNOUNCE_AFTER_S, self.say)
+    self._timer.daemon = True
+
+  def say(self) -> None:
+    with self._lock:
+      if not self._done:
+        self._done = True
+        print(self.text, file=sys.stderr, end="" if self.interactive else "\n",
+              flush=True)
+
+  def __enter__(self):
+    self._timer.start()
+    return self
+
+  def __exit__(self, *unused_exc_info):
+    self._timer.cancel()
+    with self._lock:
+      if self._done and self.interactive:
+        # End the progress line, even if the transfer failed or never began.
         print(file=sys.stderr)
+
+
+def _fetch(url: str, out, filename: str, deadline: float) -> None:
+  """Streams `url` into the open file `out`, showing progress on stderr."""
+  interactive = sys.stderr.isatty()
+  announcement = _Announcement(filename, url, interactive)
+  timeout = min(_DOWNLOAD_TIMEOUT_S, max(deadline - time.monotonic(), 1e-3))
+  with announcement, urllib.request.urlopen(url, timeout=timeout) as response:
+    announcement.say()
+    total = int(response.headers.get("Content-Length") or 0)
+    done = 0
+    # read1: whatever has arrived, so that the deadline is checked between
+    # reads even where no alarm can be set (`_alarm`).
+    for chunk in iter(lambda: response.read1(_CHUNK), b""):
+      if time.monotonic() > deadline:
+        raise _DeadlinePassed()
+      out.write(chunk)
+      done += len(chunk)
+      if interactive and total:
+        print(f"\r{announcement.text}: {100 * done // total}%",
+              file=sys.stderr, end="", flush=True)
 
 
 def maybe_download(directory: str,
@@ -161,21 +290,23 @@ def maybe_download(directory: str,
           + _supply_hint(directory))
   if not missing:
     return
-  created = not os.path.isdir(directory)
   try:
-    os.makedirs(directory, exist_ok=True)
+    created = files.make_directories(directory)
   except OSError as e:
     raise DataError(f"MNIST files missing ({', '.join(missing)}) and "
                     f"{directory} cannot be created ({e.strerror}); "
                     + _supply_hint(directory)) from None
-  for i, name in enumerate(missing):
-    try:
-      _download(name, directory, source_urls)
-    except DataError as e:
-      if created and not os.listdir(directory):  # leave no trace of a failure
-        os.rmdir(directory)
-      raise DataError(f"MNIST files missing from {directory}: "
-                      f"{', '.join(missing[i:])}; {e}") from None
+  try:
+    _remove_stale_parts(directory)
+    for i, name in enumerate(missing):
+      try:
+        _download(name, directory, source_urls)
+      except DataError as e:
+        raise DataError(f"MNIST files missing from {directory}: "
+                        f"{', '.join(missing[i:])}; {e}") from None
+  except BaseException:  # an error, Ctrl-C, SIGTERM: leave no trace
+    files.remove_directories(created)
+    raise
 
 
 # ---------------------------------------------------------------- parsing

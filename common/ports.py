@@ -28,10 +28,13 @@ class Port:
     (epoch_costs, accuracy, weights), printing the `Epoch:` lines and the
     `Accuracy:` line through print_fn; `export_target`, a
     common.serving.ExportTarget, writes the SavedModel there.
+  save_path_suffix: what a --save_path must end in ("" for any name),
+    checked before TensorFlow is imported.
   """
   name: str
   image_dtype: type
   run_training: Callable[..., Any]
+  save_path_suffix: str = ""
 
   def read_data_sets(self, data_dir: Optional[str],
                      hparams: hp.HParams) -> input_data.Datasets:

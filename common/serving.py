@@ -73,13 +73,19 @@ def export_path(target: ExportTarget):
   """Yields a path (not yet existing) to write the SavedModel to.
 
   It lies in a temporary directory under BASE; when the block ends well it
-  is renamed to BASE/N. Whatever happens, the temporary directory goes.
+  is renamed to BASE/N. Whatever happens, the temporary directory goes; a
+  full disk is one UserError.
   """
   tmp = tempfile.mkdtemp(dir=target.base, prefix=f".export-{target.version}-")
   try:
     path = os.path.join(tmp, "model")  # writers want to create it themselves
     yield path
+    files.fault_point("export")
     _refuse_existing(target)  # taken while this run trained?
     os.rename(path, target.path)
+  except Exception as e:  # pylint: disable=broad-except
+    if files.is_disk_full(e):  # TF's writers raise OSError or OpErrors
+      raise files.disk_full(target.path, "--export_dir") from None
+    raise
   finally:
     shutil.rmtree(tmp, ignore_errors=True)

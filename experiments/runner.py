@@ -236,14 +236,35 @@ def read_records(out_dir: str) -> Dict[str, dict]:
   records = {}
   if not os.path.exists(path):
     return records
-  with open(path) as f:
-    for line in f:
+  with open(path, encoding="utf-8", errors="replace") as f:
+    for number, line in enumerate(f, 1):
       try:
         record = json.loads(line)
       except json.JSONDecodeError:
         continue
+      missing = _missing_fields(record)
+      if missing:
+        raise errors.UserError(
+            f"{path} line {number} is not a run record (no {missing!r}); "
+            "delete that line to run that run again, or move the file aside")
       records[record["key"]] = record
   return records
+
+
+# What the reports read of each record, and the JSON type it must have.
+_RECORD_FIELDS = {"key": str, "port": str, "hparams": dict, "epoch_costs": list,
+                  "accuracy": (int, float, type(None)), "collapsed": bool,
+                  "seconds": (int, float)}
+
+
+def _missing_fields(record) -> Optional[str]:
+  """The first field `record` lacks (or has of the wrong type), else None."""
+  if not isinstance(record, dict):
+    return "key"
+  for name, kind in _RECORD_FIELDS.items():
+    if not isinstance(record.get(name), kind):
+      return name
+  return None
 
 
 def _append_record(out_dir: str, record: dict) -> None:
@@ -400,23 +421,33 @@ def verify_data(data_dir: Optional[str]) -> None:
   input_data.maybe_download(input_data.resolve_data_dir(data_dir))
 
 
+# More runs than any sweep could finish; the list is checked before it is built.
+MAX_SEEDS = 10000
+
+
 def is_seeds_text(text: str) -> bool:
   try:
-    seeds_from_text(text)
+    _seed_ranges(text)
   except ValueError:
     return False
   return True
 
 
-def seeds_from_text(text: str) -> List[int]:
-  """"1-10" -> [1..10]; "3,5,8" -> [3, 5, 8]; raises ValueError."""
-  seeds = []
+def _seed_ranges(text: str) -> List[range]:
+  """"1-10,12" -> [range(1, 11), range(12, 13)]; raises ValueError unless
+  every seed is one both ports take (0..hp.SEED_MAX) and there are at most
+  MAX_SEEDS of them."""
+  ranges = []
   for part in text.split(","):
     first, dash, last = part.partition("-")
-    if dash:
-      seeds.extend(range(int(first), int(last) + 1))
-    else:
-      seeds.append(int(part))
-  if not seeds or min(seeds) < 0:
+    ranges.append(range(int(first), int(last if dash else first) + 1))
+  if (not all(ranges) or min(r.start for r in ranges) < 0
+      or max(r.stop for r in ranges) > hp.SEED_MAX + 1
+      or sum(len(r) for r in ranges) > MAX_SEEDS):
     raise ValueError(text)
-  return seeds
+  return ranges
+
+
+def seeds_from_text(text: str) -> List[int]:
+  """"1-10" -> [1..10]; "3,5,8" -> [3, 5, 8]; raises ValueError."""
+  return [seed for seeds in _seed_ranges(text) for seed in seeds]

@@ -603,7 +603,9 @@ def define_flags() -> None:
                        "(a dry run).", lower_bound=1, upper_bound=hp.TRAIN_EXAMPLES)
   for field in dataclasses.asdict(Seeds()):
     flags.register_validator(f"{field}_seeds", runner.is_seeds_text,
-                             message=f"--{field}_seeds must be seeds like 1-10 or 1,4,7")
+                             message=f"--{field}_seeds must be seeds like 1-10 or 1,4,7: "
+                                     f"in 0..{hp.SEED_MAX}, at most "
+                                     f"{runner.MAX_SEEDS} of them")
 
 
 def main(argv) -> None:

@@ -38,7 +38,9 @@ flags.register_validator("ports", lambda ports: bool(ports) and set(ports) <= se
 
 
 flags.register_validator("seeds", runner.is_seeds_text,
-                         message="--seeds must be seeds like 1-10 or 1,4,7")
+                         message="--seeds must be seeds like 1-10 or 1,4,7: "
+                                 f"in 0..{hp.SEED_MAX}, at most "
+                                 f"{runner.MAX_SEEDS} of them")
 
 
 def config_from_args(script: str, args) -> runner.Config:

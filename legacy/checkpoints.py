@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from common import checkpoint_dir
 from common import errors
+from common import files
 from common import hparams as hp
 from common import input_data
 from legacy import port
@@ -92,7 +93,9 @@ class Checkpoints:
 
   def save(self, sess, state: checkpoint_dir.TrainingState) -> None:
     """Saves checkpoint `state.epoch`; the pointer names it once it is complete."""
-    with checkpoint_dir.uninterrupted():
+    prefix = f"{self.prefix}-{state.epoch}"
+    with checkpoint_dir.uninterrupted(), \
+         checkpoint_dir.undone_if_disk_full(self.directory, prefix):
       sess.run(self.assign_state, {self.state_input: state.to_json()})
       path = self.saver.save(sess, self.prefix, global_step=state.epoch,
                              write_meta_graph=False, write_state=False)
@@ -159,9 +162,22 @@ def replay_dropout(sess, graph: tf.Graph, steps: int, batch_size: int) -> None:
 
 
 def save_model(sess, graph: tf.Graph, save_path: str) -> None:
-  """--save_path: the trained variables as one TF1 checkpoint, prefix `save_path`."""
-  with graph.as_default():
-    v1.train.Saver().save(sess, save_path)
+  """--save_path: the trained variables as one TF1 checkpoint, prefix `save_path`.
+
+  Only PREFIX.index, PREFIX.data-* and PREFIX.meta: no `checkpoint` state
+  file (write_state=False), which would name this file for the whole
+  directory, a --checkpoint_dir's included. A full disk is one line, and
+  what was written goes.
+  """
+  try:
+    with graph.as_default():
+      v1.train.Saver().save(sess, save_path, write_state=False)
+    files.fault_point("save_path")
+  except (tf.errors.OpError, OSError) as e:
+    if not files.is_disk_full(e):
+      raise
+    checkpoint_dir.remove_partial_checkpoint(save_path)
+    raise files.disk_full(save_path, "--save_path") from None
 
 
 # ---------------------------------------------------- reading a TF1 checkpoint
@@ -191,7 +207,10 @@ def find_checkpoint(path: str) -> str:
                              f"state file: {hint}")
     # What tf.train.latest_checkpoint reads, without the error it logs (a
     # second line on stderr) when the checkpoint named is gone.
-    state = tf.train.get_checkpoint_state(path)
+    try:
+      state = tf.train.get_checkpoint_state(path)
+    except (ValueError, tf.errors.OpError):  # UnicodeDecodeError is a ValueError
+      state = None
     if state is None or not state.model_checkpoint_path:
       raise errors.UserError(f"{state_file} is not a checkpoint state file "
                              "(it names no checkpoint): " + hint)

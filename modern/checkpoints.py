@@ -79,7 +79,9 @@ class Checkpoints:
 
   def save(self, state: checkpoint_dir.TrainingState) -> None:
     """Saves checkpoint `state.epoch`; the pointer names it once it is complete."""
-    with checkpoint_dir.uninterrupted():
+    prefix = os.path.join(self.directory, f"ckpt-{state.epoch}")
+    with checkpoint_dir.uninterrupted(), \
+         checkpoint_dir.undone_if_disk_full(self.directory, prefix):
       self.state.assign(state.to_json())
       # Write callbacks run once the files are in place, before the manager
       # moves its pointer (atomically) and deletes old checkpoints.
@@ -136,7 +138,10 @@ def save_model(model: keras.Model, save_path: str) -> None:
   try:
     with files.atomic_path(save_path, suffix=port.KERAS_SUFFIX) as tmp:
       plain.save(tmp)
+      files.fault_point("save_path")
   except OSError as e:
+    if files.is_disk_full(e):
+      raise files.disk_full(save_path, "--save_path") from None
     raise errors.UserError(f"cannot write {save_path} ({e.strerror or e}); "
                            "choose another --save_path") from None
 

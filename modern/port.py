@@ -24,4 +24,5 @@ def is_keras_path(path) -> bool:
 # Images as uint8: a quarter of float32's memory (43 MB for the training
 # set, not 172 MB), scaled batch by batch in the input pipeline
 # (train.to_float), as keras.io's examples do.
-PORT = ports.Port(name="modern", image_dtype=np.uint8, run_training=run_training)
+PORT = ports.Port(name="modern", image_dtype=np.uint8, run_training=run_training,
+                  save_path_suffix=KERAS_SUFFIX)

@@ -6,12 +6,10 @@ The command-line runs start from a shell-like environment with a dead proxy
 
 import os
 import re
-import shutil
 
 import pytest
 
 from common import console
-from common import input_data
 from helpers import ACCURACY_LINE
 from helpers import EPOCH_LINE
 from helpers import assert_one_error_line
@@ -91,15 +89,16 @@ def test_modern_default_run_prints_nothing_on_stderr(cli, data_dir):
 
 def test_verbose_shows_tensorflow_start_up_and_errors_still_show(
     cli, data_dir, tmp_path):
-  # A damaged file: its error comes after TensorFlow's start-up.
+  # Another port's --checkpoint_dir: its error comes after TensorFlow's
+  # start-up (a damaged data file is found before the import).
   directory = tmp_path / "d"
   directory.mkdir()
-  for name in input_data.SHA256:
-    shutil.copy(os.path.join(data_dir, name), directory)
-  truncated = directory / input_data.TRAIN_IMAGES
-  truncated.write_bytes(truncated.read_bytes()[:100000])
-  result = cli("legacy.hw04", "--verbose", "--data_dir", directory,
-               "--train_limit", 100, "--training_epochs", 1)
+  (directory / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')
+  (directory / "hparams.json").write_text(
+      '{"port": "modern", "hparams": {}, "seed": 1}')
+  result = cli("legacy.hw04", "--verbose", "--data_dir", data_dir,
+               "--checkpoint_dir", directory, "--train_limit", 100,
+               "--training_epochs", 1)
   assert result.returncode == 2, result.stderr
   assert result.stdout == ""
   assert TF_LOG_LINE.search(result.stderr), result.stderr
@@ -107,8 +106,8 @@ def test_verbose_shows_tensorflow_start_up_and_errors_still_show(
   errors = [line for line in result.stderr.splitlines()
             if line.startswith("error: ")]
   assert errors == [result.stderr.splitlines()[-1]]
-  assert errors[0].startswith(f"error: {truncated} is not the official MNIST "
-                              "file (SHA-256 mismatch)")
+  assert errors[0].startswith(f"error: --checkpoint_dir {directory} holds a "
+                              "run of the modern port, not legacy")
 
 
 # ---------------------------------------------------------------- bad flags

@@ -8,14 +8,19 @@ import hashlib
 import http.server
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from common import input_data
 from common.input_data import DataError
+from helpers import REPO_ROOT
 from helpers import assert_one_error_line
 from helpers import closed_port_url
 from helpers import run_module
@@ -100,9 +105,9 @@ def mirror(data_dir):
     server.server_close()
 
 
-@pytest.fixture
-def not_http_server():
-  """A base URL whose server answers every request with bytes that are not HTTP."""
+def socket_server(handle):
+  """Serves 127.0.0.1 with `handle(connection)`, a thread per connection;
+  yields the base URL, and stops accepting once the test is over."""
   listener = socket.socket()
   listener.bind(("127.0.0.1", 0))
   listener.listen()
@@ -113,13 +118,21 @@ def not_http_server():
         connection, _ = listener.accept()
       except OSError:  # closed: the test is over
         return
-      with connection:
-        connection.recv(65536)
-        connection.sendall(b"garbage\r\n\r\n")
+      threading.Thread(target=handle, args=(connection,), daemon=True).start()
 
   threading.Thread(target=serve, daemon=True).start()
   yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
   listener.close()
+
+
+@pytest.fixture
+def not_http_server():
+  """A base URL whose server answers every request with bytes that are not HTTP."""
+  def garbage(connection):
+    with connection:
+      connection.recv(65536)
+      connection.sendall(b"garbage\r\n\r\n")
+  yield from socket_server(garbage)
 
 
 # ---------------------------------------------------------------- downloads
@@ -320,3 +333,97 @@ def test_cli_read_only_directory_missing_files(read_only_dir, monkeypatch):
       "$MNIST_DATA_DIR")
   assert os.listdir(read_only_dir) == []
 
+
+
+# ------------------------------------------------- slow mirrors, interruptions
+
+
+@pytest.fixture
+def drip_server():
+  """A base URL whose server (or proxy) sends one byte every 0.2 s, for at
+  most 60 s a connection: a per-read timeout never fires on it."""
+  def drip(connection):
+    with connection:
+      connection.recv(65536)
+      for byte in b"HTTP/1.1 200 OK\r\n".ljust(300, b"x"):
+        try:
+          connection.sendall(bytes([byte]))
+        except OSError:  # the client gave up
+          return
+        time.sleep(0.2)
+  yield from socket_server(drip)
+
+
+def through_proxy(proxy, **env):
+  """run_module's env= for downloads through `proxy` (the real mirrors'
+  https:// URLs never leave this machine)."""
+  return dict(env, https_proxy=proxy, HTTPS_PROXY=proxy)
+
+
+def test_a_dripping_proxy_is_named_at_once_and_given_up_at_the_deadline(
+    drip_server, tmp_path):
+  target = tmp_path / "missing" / "deep" / "dir"
+  start = time.monotonic()
+  result = run_module("legacy.hw04", "--data_dir", target, "--train_limit", 100,
+                      env=through_proxy(drip_server, **{input_data.DEADLINE_ENV: "2"}),
+                      timeout=60)
+  elapsed = time.monotonic() - start
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.splitlines()
+  # Named while it waits for the first mirror, then one error line.
+  first = input_data.TEST_IMAGES
+  assert lines[0] == f"Downloading {first} from {input_data.SOURCE_URLS[0]}{first}"
+  assert len(lines) == 2 and lines[1].startswith("error: MNIST files missing")
+  assert "no complete file within the 2 s deadline" in lines[1]
+  assert "not tried, the 2 s deadline passed" in lines[1]  # the second mirror
+  assert elapsed < 30  # one file's deadline, not the drip's 60 s
+  assert os.listdir(tmp_path) == []  # 22: every directory it made is gone
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130),
+                                            (signal.SIGTERM, 143)])
+def test_a_signal_during_a_download_leaves_nothing(drip_server, tmp_path, signum,
+                                                   status):
+  target = tmp_path / "new" / "MNIST"
+  env = dict(os.environ, **through_proxy(drip_server))
+  env.pop(input_data.DATA_DIR_ENV, None)
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "modern.hw04", "--data_dir", str(target)],
+      cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  try:
+    announced = proc.stderr.readline()  # the download is under way
+    assert announced.startswith(f"Downloading {input_data.TEST_IMAGES}"), announced
+    assert [n for n in os.listdir(target) if n.endswith(".part")]
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+  finally:
+    proc.kill()
+    proc.wait()
+  assert proc.returncode == status, err
+  assert err.splitlines() == [f"error: {'interrupted' if status == 130 else 'terminated'}"]
+  assert out == ""
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_killed_downloads_part_files_are_removed_by_the_next(mirror, tmp_path):
+  stale = [f".{input_data.TEST_IMAGES}.4194305-1a2b3c4d.part",  # past pid_max's limit
+           f".{input_data.TRAIN_LABELS}.k2j3h4_x.part"]  # tempfile's old names
+  live = f".{input_data.TEST_LABELS}.{os.getppid()}-5e6f7a8b.part"  # in progress
+  for name in [*stale, live]:
+    (tmp_path / name).write_bytes(b"")
+  input_data.maybe_download(str(tmp_path), [mirror()])
+  assert sorted(os.listdir(tmp_path)) == sorted([*NAMES, live])
+
+
+def test_missing_deep_directory_and_no_network_leaves_no_level(tmp_path):  # 22
+  with pytest.raises(DataError):
+    input_data.maybe_download(str(tmp_path / "missing" / "deep" / "dir"),
+                              [closed_port_url()])
+  assert os.listdir(tmp_path) == []
+
+
+def test_the_deadline_variable_must_be_a_number(monkeypatch, tmp_path):
+  monkeypatch.setenv(input_data.DEADLINE_ENV, "soon")
+  with pytest.raises(DataError, match=input_data.DEADLINE_ENV):
+    input_data.maybe_download(str(tmp_path), [closed_port_url()])

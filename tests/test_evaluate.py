@@ -216,10 +216,12 @@ def test_legacy_predictions_are_the_checkpoints_argmax(runs, mnist_test):
 
 def test_legacy_evaluate_reads_a_directorys_latest_checkpoint(runs, mnist_test):
   by_prefix = legacy_evaluate.evaluate(runs["prefix"], mnist_test, "tanh")
-  for directory in (runs["run_dir"], os.path.dirname(runs["prefix"])):
-    by_directory = legacy_evaluate.evaluate(directory, mnist_test, "tanh")
-    assert by_directory.accuracy == by_prefix.accuracy
-    assert np.array_equal(by_directory.predictions, by_prefix.predictions)
+  by_directory = legacy_evaluate.evaluate(runs["run_dir"], mnist_test, "tanh")
+  assert by_directory.accuracy == by_prefix.accuracy
+  assert np.array_equal(by_directory.predictions, by_prefix.predictions)
+  # --save_path writes no state file: its directory names no checkpoint.
+  assert not os.path.exists(os.path.join(os.path.dirname(runs["prefix"]),
+                                         "checkpoint"))
 
 
 def test_the_activation_comes_from_the_flag_or_the_runs_record(runs, tmp_path):

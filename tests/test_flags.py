@@ -67,6 +67,26 @@ BAD_ARGUMENTS = [
     (["--activation=softmax"], "--activation"),
     (["--dropout_layers=none"], "--dropout_layers"),
     (["--no_such_flag=1"], "no_such_flag"),
+    # Values the run cannot hold as the dtype they become (float32, int64,
+    # the seeds both ports take), or a model that cannot fit in memory.
+    (["--seed=-1"], "--seed"),
+    (["--seed=4294967296"], "--seed"),
+    (["--seed=18446744073709551616"], "--seed"),
+    (["--training_epochs=100000000000000000000"], "--training_epochs"),
+    (["--training_epochs=%d" % (common_flags.MAX_EPOCHS + 1)], "--training_epochs"),
+    (["--epsilon=1e-300"], "--epsilon"),  # 0 in float32
+    (["--epsilon=1e-40"], "--epsilon"),  # a float32 denormal: flushed to 0
+    (["--learning_rate=1e39"], "--learning_rate"),  # inf in float32
+    (["--keep_prob=1e-50"], "--keep_prob"),
+    (["--beta2=0.99999999"], "--beta2"),  # 1.0 in float32
+    (["--init=uniform:1e39"], "--init"),
+    (["--init=normal:1e-50"], "--init"),
+    (["--bias_init=uniform:4e38"], "--bias_init"),
+    (["--threads=2147483648"], "--threads"),
+    (["--hidden_units=1000000000"], "--hidden_units 1000000000 needs about"),
+    (["--hidden_units=784,1000000000000"], "needs about"),
+    (["--save_path=/"], "--save_path must name a file"),
+    (["--save_path=model/"], "--save_path must name a file"),
 ]
 
 # Run through every entry point: one of each way a command line can fail
@@ -94,6 +114,10 @@ ONE_ENTRY_POINT_CASES = [
     (["--init=uniform:"], "--init"),
     (["--optimizer=sgd"], "--optimizer"),
     (["--activation=softmax"], "--activation"),
+    (["--epsilon=1e-300"], "--epsilon"),
+    (["--seed=4294967296"], "--seed"),
+    (["--init=uniform:1e39"], "--init"),
+    (["--training_epochs=100000000000000000000"], "--training_epochs"),
 ]
 SUBPROCESS_CASES = (
     [(module, args, name) for module in ENTRY_POINTS
@@ -120,6 +144,14 @@ GOOD_ARGUMENTS = [
     ["--init=zeros", "--bias_init=uniform:0.5"],
     ["--init=normal:0.01", "--bias_init=normal:2"],
     ["--optimizer=gd", "--activation=relu", "--dropout_layers=hidden"],
+    ["--seed=0"],
+    ["--seed=4294967295"],
+    ["--training_epochs=%d" % common_flags.MAX_EPOCHS],
+    ["--epsilon=1.2e-38"],
+    ["--init=uniform:3.4e38"],
+    ["--beta2=0.9999999"],
+    ["--hidden_units=1024,1024"],
+    ["--save_path=new/dir/model"],  # created when the run starts
 ]
 
 
