@@ -126,12 +126,68 @@ def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> in
                     "not one of this program's runs; use another directory")
   if not has_checkpoint:
     seed = hparams.seed if hparams.seed is not None else secrets.randbelow(2**31)
-    files.write_text(record_path, json.dumps(
-        {"port": port, "hparams": _describe(hparams), "seed": seed,
-         # Where the run's numbers come from (common/machine.py).
-         "machine": machine.fingerprint()}, indent=2))
+    write_record(checkpoint_dir, port, hparams, seed)
     return seed
   return _check_resumable(record_path, where, port, hparams)
+
+
+def write_record(checkpoint_dir: str, port: str, hparams: hp.HParams,
+                 seed: int) -> None:
+  """Writes hparams.json: `port`'s run of `hparams` (its flags) with `seed`."""
+  files.write_text(os.path.join(checkpoint_dir, RECORD_NAME), json.dumps(
+      {"port": port, "hparams": _describe(hparams), "seed": seed,
+       # Where the run's numbers come from (common/machine.py).
+       "machine": machine.fingerprint()}, indent=2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+  """A run's hparams.json: its port, its flags and the seed it runs with."""
+  port: str
+  hparams: hp.HParams  # as the flags gave them (seed None if drawn);
+  # training_epochs is not recorded (a run may be extended): the default
+  seed: int
+
+  @property
+  def run_hparams(self) -> hp.HParams:
+    """The hyper-parameters the run trains with: its seed filled in."""
+    return dataclasses.replace(self.hparams, seed=self.seed)
+
+
+def read_record(checkpoint_dir: str) -> Optional[Record]:
+  """The run record in `checkpoint_dir`, None if it has none.
+
+  Raises UserError if it cannot be read or is damaged.
+  """
+  path = os.path.join(checkpoint_dir, RECORD_NAME)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+    fields = dict(record["hparams"])
+    fields["hidden_units"] = tuple(fields["hidden_units"])
+    return Record(str(record["port"]), hp.HParams(**fields), int(record["seed"]))
+  except OSError as e:
+    raise UserError(f"cannot read {path} ({e.strerror})") from None
+  except (ValueError, TypeError, KeyError) as e:
+    raise UserError(f"{path}, the record of the run, is damaged "
+                    f"({e.__class__.__name__})") from None
+
+
+def check_holds_no_run(directory: str, flag: str) -> None:
+  """Raises UserError unless `directory` is missing or empty: a new run goes there."""
+  if not os.path.exists(directory):
+    return
+  if not os.path.isdir(directory):
+    raise UserError(f"{flag} {directory} is a file, not a directory")
+  entries = os.listdir(directory)
+  if RECORD_NAME in entries or STATE_FILE in entries:
+    raise UserError(f"{flag} {directory} already holds a run; give a new "
+                    "or empty directory")
+  if entries:
+    raise UserError(f"{flag} {directory} is not empty; give a new or empty "
+                    "directory")
 
 
 def _check_resumable(record_path: str, where: str, port: str,

@@ -30,7 +30,6 @@ import sys
 import time
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-import numpy as np
 
 from common import console
 from common import errors
@@ -113,7 +112,7 @@ def fresh_data_sets(data_sets: input_data.Datasets,
   """The same arrays with new batch generators, seeded as
   `input_data.read_data_sets(..., seed=seed)` seeds them: each run starts
   from its own batch order, whatever ran before (no image is copied)."""
-  train_seed, validation_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
+  train_seed, validation_seed, test_seed = input_data.split_seeds(seed)
 
   def rewrap(data_set, data_seed):
     return input_data.DataSet(data_set.images, data_set.labels, seed=data_seed)
