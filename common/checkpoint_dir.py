@@ -132,12 +132,16 @@ def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> in
 
 
 def write_record(checkpoint_dir: str, port: str, hparams: hp.HParams,
-                 seed: int) -> None:
-  """Writes hparams.json: `port`'s run of `hparams` (its flags) with `seed`."""
+                 seed: int, started_on: Optional[dict] = None) -> None:
+  """Writes hparams.json: `port`'s run of `hparams` (its flags) with `seed`.
+
+  `started_on` is the machine.fingerprint of where the run started (a run
+  carried over from elsewhere keeps its own), else this process's.
+  """
   files.write_text(os.path.join(checkpoint_dir, RECORD_NAME), json.dumps(
       {"port": port, "hparams": _describe(hparams), "seed": seed,
        # Where the run's numbers come from (common/machine.py).
-       "machine": machine.fingerprint()}, indent=2))
+       "machine": started_on or machine.fingerprint()}, indent=2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +151,7 @@ class Record:
   hparams: hp.HParams  # as the flags gave them (seed None if drawn);
   # training_epochs is not recorded (a run may be extended): the default
   seed: int
+  machine: Optional[dict] = None  # where it started (common/machine.py)
 
   @property
   def run_hparams(self) -> hp.HParams:
@@ -167,7 +172,8 @@ def read_record(checkpoint_dir: str) -> Optional[Record]:
       record = json.load(f)
     fields = dict(record["hparams"])
     fields["hidden_units"] = tuple(fields["hidden_units"])
-    return Record(str(record["port"]), hp.HParams(**fields), int(record["seed"]))
+    return Record(str(record["port"]), hp.HParams(**fields), int(record["seed"]),
+                  record.get("machine"))
   except OSError as e:
     raise UserError(f"cannot read {path} ({e.strerror})") from None
   except (ValueError, TypeError, KeyError) as e:

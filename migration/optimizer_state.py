@@ -223,7 +223,8 @@ def write_modern_run(state: RunState, target: str) -> None:
   training = _training_state(state, "the legacy checkpoint")
   with files.atomic_directory(target, "--checkpoint_dir") as tmp:
     checkpoint_dir.write_record(tmp, modern_checkpoints.PORT_NAME,
-                                state.record.hparams, state.record.seed)
+                                state.record.hparams, state.record.seed,
+                                state.record.machine)
     model = keras_model(state)
     checkpointer = modern_checkpoints.Checkpoints(tmp, model)
     # Modern draws each epoch's batch order from (seed, epoch): no order to keep.
@@ -340,6 +341,19 @@ def _legacy_session(state: RunState, hparams: hp.HParams, checkpointer_dir=None)
   return model, sess, checkpointer
 
 
+def check_resumable(state: RunState) -> checkpoint_dir.TrainingState:
+  """The epochs of a modern run that can become a legacy --checkpoint_dir.
+
+  Raises UserError for a .keras file's state: no record, no epochs.
+  """
+  if state.record is None:
+    raise errors.UserError(
+        "a .keras file holds no run record (flags, seed, epochs done), so it "
+        "cannot become a --checkpoint_dir: give a modern --checkpoint_dir, or "
+        "write a --save_path checkpoint")
+  return _training_state(state, "the modern checkpoint")
+
+
 def write_legacy_run(state: RunState, target: str) -> None:
   """A legacy --checkpoint_dir at `target` (new or empty) resuming `state`.
 
@@ -348,15 +362,11 @@ def write_legacy_run(state: RunState, target: str) -> None:
   draws of the steps done (legacy/checkpoints.py): the continued run draws
   what a legacy run of that seed would from here on.
   """
-  if state.record is None:
-    raise errors.UserError(
-        "a .keras file holds no run record (flags, seed, epochs done), so it "
-        "cannot become a --checkpoint_dir: give a modern --checkpoint_dir, or "
-        "write a --save_path checkpoint")
-  training = _training_state(state, "the modern checkpoint")
+  training = check_resumable(state)
   with files.atomic_directory(target, "--checkpoint_dir") as tmp:
     checkpoint_dir.write_record(tmp, legacy_checkpoints.PORT_NAME,
-                                state.record.hparams, state.record.seed)
+                                state.record.hparams, state.record.seed,
+                                state.record.machine)
     _, sess, checkpointer = _legacy_session(state, state.hparams, tmp)
     with sess:
       checkpointer.save(sess, checkpoint_dir.TrainingState(
@@ -380,3 +390,19 @@ def write_legacy_checkpoint(state: RunState, prefix: str) -> None:
     written = sorted(f for f in os.listdir(tmp) if f.startswith(f"{name}."))
     for file_name in sorted(written, key=lambda f: f.endswith(".index")):
       os.replace(os.path.join(tmp, file_name), os.path.join(directory, file_name))
+
+
+def resume_command(port: str, record: checkpoint_dir.Record, directory: str) -> str:
+  """The command that resumes the run in `directory`: the run's own flags.
+
+  The script whose defaults it shares (hw05 for Adam, hw04 for gradient
+  descent), and every recorded flag that differs from them.
+  """
+  script = "hw05" if record.hparams.optimizer == "adam" else "hw04"
+  defaults = dataclasses.asdict(hp.SCRIPTS[script])
+  flags = [f"--checkpoint_dir {directory}"]
+  for name, value in dataclasses.asdict(record.hparams).items():
+    if name != "training_epochs" and value != defaults[name]:
+      shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+      flags.append(f"--{name} {shown}")
+  return f"python -m {port}.{script} {' '.join(flags)}"
