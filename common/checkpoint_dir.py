@@ -40,8 +40,8 @@ import sys
 import threading
 from typing import List, Optional
 
-import tensorflow as tf
-
+# TensorFlow is imported where it is used: the commands check their
+# --checkpoint_dir in flag validators, before they import it quietly.
 from common import files
 from common import hparams as hp
 from common import machine
@@ -243,6 +243,7 @@ def latest_checkpoint(checkpoint_dir: str) -> Optional[str]:
   """The prefix TensorFlow's pointer names, None before the first save."""
   if not os.path.exists(os.path.join(checkpoint_dir, STATE_FILE)):
     return None
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     state = tf.train.get_checkpoint_state(checkpoint_dir)
   except (ValueError, tf.errors.OpError):
@@ -255,6 +256,7 @@ def latest_checkpoint(checkpoint_dir: str) -> Optional[str]:
 
 def kept_checkpoints(checkpoint_dir: str) -> List[str]:
   """The prefixes of the checkpoints the pointer file lists, oldest first."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   state = tf.train.get_checkpoint_state(checkpoint_dir)
   return list(state.all_model_checkpoint_paths) if state else []
 

@@ -35,15 +35,12 @@ def define_flags() -> None:
                       "latest checkpoint), or a .keras file saved with its "
                       "optimizer.")
   flags.mark_flag_as_required("checkpoint")
-  flags.DEFINE_string("checkpoint_dir", None,
-                      "Write a legacy run here (a new or empty directory) "
-                      "that `python -m legacy.hw0N --checkpoint_dir DIR` resumes.")
+  common_flags.define_new_run_dir_flag(
+      "Write a legacy run here (a new or empty directory) that "
+      "`python -m legacy.hw0N --checkpoint_dir DIR` resumes.")
   flags.DEFINE_string("save_path", None,
                       "Write one TF1 checkpoint with this prefix, as "
                       "legacy's --save_path does.")
-  flags.register_validator("checkpoint_dir", common_flags.names_a_directory,
-                           message="--checkpoint_dir must name a directory "
-                                   "(created if missing), not a file")
   flags.register_validator("save_path", common_flags.in_existing_directory,
                            message="--save_path must be in an existing directory")
   flags.register_multi_flags_validator(
@@ -57,10 +54,7 @@ def define_flags() -> None:
 def main() -> None:
   # Imported here: the command imports TensorFlow quietly first.
   # pylint: disable=g-import-not-at-top
-  from common import checkpoint_dir
   from migration import optimizer_state
-  if FLAGS.checkpoint_dir:
-    checkpoint_dir.check_holds_no_run(FLAGS.checkpoint_dir, "--checkpoint_dir")
   run = optimizer_state.read_modern_run(FLAGS.checkpoint)
   if FLAGS.checkpoint_dir:  # before anything is written
     optimizer_state.check_resumable(run)

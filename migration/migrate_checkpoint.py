@@ -58,13 +58,10 @@ def define_flags() -> None:
                        "Carry the optimizer state too (Adam's slots, the step "
                        "count) from a legacy --checkpoint_dir run, its "
                        "settings from the run's hparams.json.")
-  flags.DEFINE_string("checkpoint_dir", None,
-                      "Write a modern run here (a new or empty directory) "
-                      "that `python -m modern.hw0N --checkpoint_dir DIR` "
-                      "resumes; implies --with_optimizer.")
-  flags.register_validator("checkpoint_dir", common_flags.names_a_directory,
-                           message="--checkpoint_dir must name a directory "
-                                   "(created if missing), not a file")
+  common_flags.define_new_run_dir_flag(
+      "Write a modern run here (a new or empty directory) that "
+      "`python -m modern.hw0N --checkpoint_dir DIR` resumes; implies "
+      "--with_optimizer.")
   common_flags.define_export_flags()
   flags.register_multi_flags_validator(
       ["save_path", "export_dir", "checkpoint_dir"],
@@ -104,13 +101,10 @@ def build_model(checkpoint):
 
 def main() -> None:
   # Imported here: the command imports TensorFlow quietly first.
-  from common import checkpoint_dir  # pylint: disable=g-import-not-at-top
   from legacy import checkpoints as legacy_checkpoints  # pylint: disable=g-import-not-at-top
   from modern import checkpoints as modern_checkpoints  # pylint: disable=g-import-not-at-top
   from modern import export  # pylint: disable=g-import-not-at-top
   target = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
-  if FLAGS.checkpoint_dir:
-    checkpoint_dir.check_holds_no_run(FLAGS.checkpoint_dir, "--checkpoint_dir")
   checkpoint = legacy_checkpoints.read_mlp_checkpoint(FLAGS.checkpoint,
                                                       FLAGS.activation)
   sizes = (hp.IMAGE_PIXELS, *checkpoint.hidden_units, hp.NUM_CLASSES)
