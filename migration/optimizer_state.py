@@ -191,13 +191,12 @@ def keras_model(state: RunState):
   optimizer = model.optimizer
   optimizer.build(model.trainable_variables)
   transplant.set_keras_weights(model, state.weights)
-  for name in state.weights:
-    if state.slots:
-      variable = transplant.keras_variable(model, name)
-      for keras_slot, legacy_slot in zip(
-          transplant.keras_adam_slots(optimizer, variable),
-          names.adam_slot_names(name)):
-        keras_slot.assign(state.slots[legacy_slot])
+  for name in state.weights if state.slots else ():
+    variable = transplant.keras_variable(model, name)
+    for keras_slot, legacy_slot in zip(
+        transplant.keras_adam_slots(optimizer, variable),
+        names.adam_slot_names(name)):
+      keras_slot.assign(state.slots[legacy_slot])
   optimizer.iterations.assign(state.step)
   for layer in model.layers:
     if isinstance(layer, keras.layers.Dropout):
