@@ -44,8 +44,8 @@ import sys
 import threading
 from typing import List, Optional
 
-import tensorflow as tf
-
+# TensorFlow is imported where it is used: the commands check their
+# --checkpoint_dir in flag validators, before they import it quietly.
 from common import files
 from common import hparams as hp
 from common import machine
@@ -131,12 +131,74 @@ def prepare_directory(checkpoint_dir: str, port: str, hparams: hp.HParams) -> in
                     "not one of this program's runs; use another directory")
   if not has_checkpoint:
     seed = hparams.seed if hparams.seed is not None else secrets.randbelow(2**31)
-    files.write_text(record_path, json.dumps(
-        {"port": port, "hparams": _describe(hparams), "seed": seed,
-         # Where the run's numbers come from (common/machine.py).
-         "machine": machine.fingerprint()}, indent=2))
+    write_record(checkpoint_dir, port, hparams, seed)
     return seed
   return _check_resumable(record_path, where, port, hparams)
+
+
+def write_record(checkpoint_dir: str, port: str, hparams: hp.HParams,
+                 seed: int, started_on: Optional[dict] = None) -> None:
+  """Writes hparams.json: `port`'s run of `hparams` (its flags) with `seed`.
+
+  `started_on` is the machine.fingerprint of where the run started (a run
+  carried over from elsewhere keeps its own), else this process's.
+  """
+  files.write_text(os.path.join(checkpoint_dir, RECORD_NAME), json.dumps(
+      {"port": port, "hparams": _describe(hparams), "seed": seed,
+       # Where the run's numbers come from (common/machine.py).
+       "machine": started_on or machine.fingerprint()}, indent=2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+  """A run's hparams.json: its port, its flags and the seed it runs with."""
+  port: str
+  hparams: hp.HParams  # as the flags gave them (seed None if drawn);
+  # training_epochs is not recorded (a run may be extended): the default
+  seed: int
+  machine: Optional[dict] = None  # where it started (common/machine.py)
+
+  @property
+  def run_hparams(self) -> hp.HParams:
+    """The hyper-parameters the run trains with: its seed filled in."""
+    return dataclasses.replace(self.hparams, seed=self.seed)
+
+
+def read_record(checkpoint_dir: str) -> Optional[Record]:
+  """The run record in `checkpoint_dir`, None if it has none.
+
+  Raises UserError if it cannot be read or is damaged.
+  """
+  path = os.path.join(checkpoint_dir, RECORD_NAME)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+    fields = dict(record["hparams"])
+    fields["hidden_units"] = tuple(fields["hidden_units"])
+    return Record(str(record["port"]), hp.HParams(**fields), int(record["seed"]),
+                  record.get("machine"))
+  except OSError as e:
+    raise UserError(f"cannot read {path} ({e.strerror})") from None
+  except (ValueError, TypeError, KeyError) as e:
+    raise UserError(f"{path}, the record of the run, is damaged "
+                    f"({e.__class__.__name__})") from None
+
+
+def check_holds_no_run(directory: str, flag: str) -> None:
+  """Raises UserError unless `directory` is missing or empty: a new run goes there."""
+  if not os.path.exists(directory):
+    return
+  if not os.path.isdir(directory):
+    raise UserError(f"{flag} {directory} is a file, not a directory")
+  entries = os.listdir(directory)
+  if RECORD_NAME in entries or STATE_FILE in entries:
+    raise UserError(f"{flag} {directory} already holds a run; give a new "
+                    "or empty directory")
+  if entries:
+    raise UserError(f"{flag} {directory} is not empty; give a new or empty "
+                    "directory")
 
 
 def _check_resumable(record_path: str, where: str, port: str,
@@ -195,6 +257,7 @@ def latest_checkpoint(checkpoint_dir: str) -> Optional[str]:
   """The prefix TensorFlow's pointer names, None before the first save."""
   if not os.path.exists(os.path.join(checkpoint_dir, STATE_FILE)):
     return None
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     state = tf.train.get_checkpoint_state(checkpoint_dir)
   except (ValueError, tf.errors.OpError):
@@ -207,6 +270,7 @@ def latest_checkpoint(checkpoint_dir: str) -> Optional[str]:
 
 def kept_checkpoints(checkpoint_dir: str) -> List[str]:
   """The prefixes of the checkpoints the pointer file lists, oldest first."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   state = tf.train.get_checkpoint_state(checkpoint_dir)
   return list(state.all_model_checkpoint_paths) if state else []
 

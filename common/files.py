@@ -137,3 +137,29 @@ def fault_point(point: str) -> None:
   full disk raises, here. Unset, it does nothing."""
   if os.environ.get(FAULT_ENV) == f"enospc:{point}":
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), point)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str, flag: str):
+  """Yields a new temporary directory beside `path`; renamed onto it if all went well.
+
+  `path` must be missing or an empty directory (which the rename replaces).
+  If the block raises, the temporary directory and all in it are removed:
+  a failure leaves nothing under the real name.
+  """
+  parent = os.path.dirname(os.path.abspath(path))
+  try:
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.",
+                           suffix=".tmp")
+  except OSError as e:
+    raise UserError(f"cannot write {flag} {path} ({e.strerror}); use another "
+                    "directory") from None
+  try:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # as os.makedirs would make it, not 0o700
+    yield tmp
+    os.replace(tmp, path)
+  finally:
+    if os.path.lexists(tmp):
+      shutil.rmtree(tmp)

@@ -14,6 +14,7 @@ import sys
 
 from absl import flags
 
+from common import checkpoint_dir
 from common import console
 from common import errors
 from common import hparams as hp
@@ -256,6 +257,28 @@ def define_predict_flag(flag_values: flags.FlagValues = FLAGS) -> None:
       lambda v: v is None or bool(v) and all(i.isascii() and i.isdigit() for i in v),
       message="--predict must be test-set indices separated by commas, e.g. 0,7,42",
       flag_values=flag_values)
+
+
+def define_new_run_dir_flag(help_text: str,
+                            flag_values: flags.FlagValues = FLAGS) -> None:
+  """--checkpoint_dir for a command that writes a new run there.
+
+  Refused while the flags are parsed, before TensorFlow is imported: a
+  file, or a directory that is not empty (one holding a run is named so).
+  """
+  flags.DEFINE_string("checkpoint_dir", None, help_text, flag_values=flag_values)
+
+  def holds_no_run(path):
+    if not names_a_directory(path):
+      raise flags.ValidationError("--checkpoint_dir must name a directory "
+                                  "(created if missing), not a file")
+    if path is not None:
+      try:
+        checkpoint_dir.check_holds_no_run(path, "--checkpoint_dir")
+      except errors.UserError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+  flags.register_validator("checkpoint_dir", holds_no_run, flag_values=flag_values)
 
 
 def names_a_directory(path) -> bool:

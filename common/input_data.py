@@ -430,6 +430,11 @@ class Datasets:
   test: DataSet
 
 
+def split_seeds(seed: Optional[int]):
+  """The train, validation and test splits' generator seeds for `seed`."""
+  return np.random.SeedSequence(seed).spawn(3)
+
+
 def read_data_sets(train_dir: Optional[str] = None,
                    one_hot: bool = False,
                    dtype=np.float32,
@@ -483,7 +488,7 @@ def read_data_sets(train_dir: Optional[str] = None,
       raise DataError(f"train_limit {train_limit} is out of range: use "
                       f"1..{len(train[0])}")
     train = (train[0][:train_limit], train[1][:train_limit])
-  train_seed, validation_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
+  train_seed, validation_seed, test_seed = split_seeds(seed)
   return Datasets(train=DataSet(*train, seed=train_seed),
                   validation=DataSet(*validation, seed=validation_seed),
                   test=DataSet(prepare(test_images), test_labels, seed=test_seed))

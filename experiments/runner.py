@@ -30,7 +30,6 @@ import sys
 import time
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-import numpy as np
 
 from common import console
 from common import errors
@@ -113,7 +112,7 @@ def fresh_data_sets(data_sets: input_data.Datasets,
   """The same arrays with new batch generators, seeded as
   `input_data.read_data_sets(..., seed=seed)` seeds them: each run starts
   from its own batch order, whatever ran before (no image is copied)."""
-  train_seed, validation_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
+  train_seed, validation_seed, test_seed = input_data.split_seeds(seed)
 
   def rewrap(data_set, data_seed):
     return input_data.DataSet(data_set.images, data_set.labels, seed=data_seed)
@@ -145,15 +144,56 @@ def train_once(run: Run, data_dir: Optional[str]) -> dict:
   port = PORTS[run.port]
   keras.backend.clear_session()  # as in a process of its own
   data_sets = _data_sets(port, data_dir, run.hparams)
+  return _record(run.key, run.port, run.hparams, lambda: port.run_training(
+      run.hparams, data_sets, print_fn=_silent))
+
+
+def train_migrated(run: Run, data_dir: Optional[str], switch_epoch: int,
+                   to_port: str = "modern") -> dict:
+  """Trains `run` to epoch `switch_epoch` in its port, then in `to_port`.
+
+  Between the two, the run's --checkpoint_dir is carried over with its
+  optimizer state (migration/optimizer_state.py), as the migrate commands
+  carry it; the second port resumes it to `run.hparams.training_epochs`.
+  Returns its record, its port "legacy, then modern".
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from migration import optimizer_state  # pylint: disable=g-import-not-at-top
+  read = {"legacy": optimizer_state.read_legacy_run,
+          "modern": optimizer_state.read_modern_run}[run.port]
+  write = {"legacy": optimizer_state.write_legacy_run,
+           "modern": optimizer_state.write_modern_run}[to_port]
+  keras.backend.clear_session()
+
+  def train(port_name, hparams, directory):
+    port = PORTS[port_name]
+    return port.run_training(hparams, _data_sets(port, data_dir, hparams),
+                             checkpoint_dir=directory, print_fn=_silent)
+
+  def both():
+    with tempfile.TemporaryDirectory(prefix="migrated-run-") as root:
+      before, after = os.path.join(root, run.port), os.path.join(root, to_port)
+      train(run.port, dataclasses.replace(run.hparams, training_epochs=switch_epoch),
+            before)
+      write(read(before), after)
+      return train(to_port, run.hparams, after)
+  key = json.dumps({"then": to_port, "switch_epoch": switch_epoch,
+                    **json.loads(run.key)}, sort_keys=True)
+  return _record(key, f"{run.port}, then {to_port}", run.hparams, both)
+
+
+def _record(key: str, port: str, hparams: hp.HParams, train) -> dict:
+  """The record of the run `train()` trains (a port's TrainingResult)."""
   start = time.monotonic()
   error = None
   try:
-    result = port.run_training(run.hparams, data_sets, print_fn=_silent)
+    result = train()
     epoch_costs, accuracy = [float(c) for c in result.epoch_costs], float(result.accuracy)
   except errors.NonFiniteCostError as e:
     epoch_costs, accuracy, error = [], None, str(e)
-  return {"key": run.key, "port": run.port,
-          "hparams": dataclasses.asdict(run.hparams),
+  return {"key": key, "port": port,
+          "hparams": dataclasses.asdict(hparams),
           "epoch_costs": epoch_costs, "accuracy": accuracy,
           "collapsed": is_collapsed(accuracy), "error": error,
           "seconds": round(time.monotonic() - start, 2),

@@ -50,12 +50,15 @@ def next_state(state: checkpoint_dir.TrainingState, cost: float,
   With `train`, it holds the training set's batch order (DataSet.state()
   as JSON values), for a checkpoint to resume from.
   """
-  data = None
-  if train is not None:
-    data = train.state()
-    data = dict(data, order=data["order"].tolist())
-  return checkpoint_dir.TrainingState(state.epoch + 1,
-                                      state.epoch_costs + [cost], data)
+  return checkpoint_dir.TrainingState(
+      state.epoch + 1, state.epoch_costs + [cost],
+      batch_order(train) if train is not None else None)
+
+
+def batch_order(train: input_data.DataSet) -> dict:
+  """The training set's batch order (DataSet.state()) as JSON values."""
+  data = train.state()
+  return dict(data, order=data["order"].tolist())
 
 
 class Checkpoints:

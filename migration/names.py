@@ -14,6 +14,10 @@ from common import hparams as hp
 # A legacy layer's variable -> the Keras Dense layer's variable.
 KERAS_NAMES = {"weights": "kernel", "biases": "bias"}
 LEGACY_NAMES = {keras_name: legacy for legacy, keras_name in KERAS_NAMES.items()}
+# TF1 AdamOptimizer's slots of a variable, "hidden1/weights/Adam" (m) and
+# "hidden1/weights/Adam_1" (v) -> Keras Adam's, named after the variable's
+# path: "adam/mlp_hidden1_kernel_momentum" and "..._velocity".
+KERAS_ADAM_SLOTS = {"Adam": "momentum", "Adam_1": "velocity"}
 
 
 def keras_name(legacy_name: str) -> str:
@@ -26,6 +30,11 @@ def legacy_name(keras_path: str) -> str:
   """"mlp/hidden1/kernel" (or "hidden1/kernel") -> "hidden1/weights"."""
   layer, attribute = keras_path.split("/")[-2:]
   return f"{layer}/{LEGACY_NAMES[attribute]}"
+
+
+def adam_slot_names(legacy_name: str):
+  """"hidden1/weights" -> ("hidden1/weights/Adam", "hidden1/weights/Adam_1")."""
+  return tuple(f"{legacy_name}/{slot}" for slot in KERAS_ADAM_SLOTS)
 
 
 def name_map(hidden_units: Sequence[int]) -> Dict[str, str]:

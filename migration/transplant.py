@@ -67,14 +67,21 @@ def legacy_values(sess, variable_names: Iterable[str]) -> Dict[str, np.ndarray]:
 
 def set_legacy_weights(sess, weights: Dict[str, np.ndarray]) -> None:
   """Assigns legacy-named `weights` to the trainable variables of `sess`'s graph."""
+  trainable = {v.op.name
+               for v in sess.graph.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES)}
+  assert set(weights) == trainable, (sorted(weights), sorted(trainable))
+  set_legacy_values(sess, weights)
+
+
+def set_legacy_values(sess, values: Dict[str, np.ndarray]) -> None:
+  """Assigns `values` to the global variables of `sess`'s graph they name."""
   graph = sess.graph
-  trainable = {v.op.name: v
-               for v in graph.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES)}
-  assert set(weights) == set(trainable), (sorted(weights), sorted(trainable))
+  variables = legacy_variables(graph)
   with graph.as_default():
     feeds, assigns = {}, []
-    for name, variable in trainable.items():
-      value = v1.placeholder(variable.dtype.base_dtype, variable.shape)
-      feeds[value] = weights[name]
-      assigns.append(variable.assign(value))
+    for name, value in values.items():
+      variable = variables[name]
+      placeholder = v1.placeholder(variable.dtype.base_dtype, variable.shape)
+      feeds[placeholder] = value
+      assigns.append(variable.assign(placeholder))
   sess.run(assigns, feed_dict=feeds)

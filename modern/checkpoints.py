@@ -146,11 +146,13 @@ def save_model(model: keras.Model, save_path: str) -> None:
                            "choose another --save_path") from None
 
 
-def load_model(model_path: str) -> keras.Model:
+def load_model(model_path: str, compile: bool = False) -> keras.Model:  # pylint: disable=redefined-builtin
   """Loads a .keras file as anyone's Keras would: safe mode on, no project code.
 
-  Uncompiled: evaluation needs no optimizer, and a migrated model has none.
-  Raises UserError unless the file holds a model from 784 pixels to 10 logits.
+  Uncompiled by default: evaluation needs no optimizer, and a model migrated
+  without its optimizer has none; `compile` restores the optimizer and its
+  state too, if the file holds them. Raises UserError unless the file holds
+  a model from 784 pixels to 10 logits.
   """
   if not os.path.isfile(model_path):
     raise errors.UserError(f"no model file at {model_path}: give the .keras "
@@ -160,7 +162,7 @@ def load_model(model_path: str) -> keras.Model:
     raise errors.UserError(f"{model_path} is not a .keras file (not a zip "
                            "archive: truncated, or another format); save it again")
   try:
-    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    model = keras.saving.load_model(model_path, compile=compile, safe_mode=True)
   except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as e:
     raise errors.UserError(f"{model_path} is not a loadable Keras model "
                            f"({errors.first_line(e)}); save it again") from None
