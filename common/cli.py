@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 from absl import app
 
+from common import cluster
 from common import console
 from common import errors
 from common import flags as common_flags
@@ -69,18 +70,31 @@ def _train(port: ports.Port, argv) -> None:
   # exception, once a checkpoint being saved is complete.
   signal.signal(signal.SIGTERM, _raise_terminated)
   with _one_line_errors(FLAGS.checkpoint_dir):
-    export = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
-    data_sets = port.read_data_sets(FLAGS.data_dir, hparams)
+    # A task of a cluster (common/cluster.py), or None: one process alone.
+    role = port.cluster.role() if port.cluster else None
+    cluster_option = {"role": role} if role else {}
+    chief = role is None or role.is_chief
+    # Only the chief writes the model out.
+    export = (serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
+              if chief else None)
+    # A parameter server holds variables only.
+    data_sets = (None if role and role.job == "ps"
+                 else port.read_data_sets(FLAGS.data_dir, hparams))
     timer.mark("data")
     port.run_training(hparams, data_sets, save_path=FLAGS.save_path,
                       checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
-                      export_target=export, print_fn=timer.print_line)
+                      export_target=export, print_fn=timer.print_line,
+                      **cluster_option)
   timer.write()
 
 
 def run_training_command(script: str, port: ports.Port) -> None:
   """Trains `port` with `script`'s defaults ("hw04" or "hw05")."""
   common_flags.define_flags(script)
+  if port.cluster:
+    port.cluster.define_flags(FLAGS)
+    for module in (port.cluster.define_flags.__module__, cluster.__name__):
+      common_flags.make_key_flags(module)
   app.run(functools.partial(_train, port), flags_parser=common_flags.parse_flags)
 
 

@@ -10,6 +10,7 @@ quietly first (common/console.py).
 import dataclasses
 from typing import Any, Callable, Optional
 
+from common import cluster as cluster_lib
 from common import hparams as hp
 from common import input_data
 
@@ -27,11 +28,17 @@ class Port:
                  logdir=None, export_target=None, print_fn=print) -> the port's TrainingResult
     (epoch_costs, accuracy, weights), printing the `Epoch:` lines and the
     `Accuracy:` line through print_fn; `export_target`, a
-    common.serving.ExportTarget, writes the SavedModel there.
+    common.serving.ExportTarget, writes the SavedModel there. With
+    `role=` a common.cluster.Role, it runs that one task of a cluster
+    (data_sets None for a parameter server).
+  cluster: how the port's training command takes part in a cluster
+    (common/cluster.py Interface): its flags, its Role, and what the
+    launcher (common/launcher.py) tells each task.
   """
   name: str
   image_dtype: type
   run_training: Callable[..., Any]
+  cluster: Optional[cluster_lib.Interface] = None
 
   def read_data_sets(self, data_dir: Optional[str],
                      hparams: hp.HParams) -> input_data.Datasets:
