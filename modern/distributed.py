@@ -175,8 +175,10 @@ def run_task(role: cluster.Role, hparams: hp.HParams,
   steps = train_set.num_examples // hparams.batch_size
   with strategy.scope():
     model = train.build_model(hparams, steps)
-    checkpointer = (checkpoints.Checkpoints(checkpoint_dir, model)
-                    if checkpoint_dir else None)
+    model.optimizer.build(model.trainable_variables)  # its slots mirrored too
+  # Outside the scope: a string variable cannot be mirrored (broadcast).
+  checkpointer = (checkpoints.Checkpoints(checkpoint_dir, model)
+                  if checkpoint_dir else None)
   state = checkpoints.resume(checkpointer, hparams)
   fold_worker_into_dropout_seeds(model, role.index)
   scalars = summaries.Summaries(logdir if chief else None, state,
@@ -210,4 +212,7 @@ def run_task(role: cluster.Role, hparams: hp.HParams,
       checkpoints.save_model(model, save_path)
     if export_target:
       export.export(model, export_target)
+  # Every worker ends together, once the chief wrote all: one leaving early
+  # stops its heartbeats, and the chief's coordination service aborts.
+  chief_value(strategy, 0, chief)
   return train.TrainingResult(state.epoch_costs, accuracy, train.model_weights(model))
