@@ -279,8 +279,10 @@ def resume(sess, role: cluster.Role, graph: ClusterGraph,
   """The chief restores the last checkpoint (checkpoints.resume) and says it
   is ready; another worker reads the epoch to go on from."""
   if role.is_chief:
+    # A tower's dropout ops drew its rows of each batch only.
+    rows = hparams.batch_size // len(role.worker_hosts) if role.sync else None
     state = checkpoints.resume(sess, graph.checkpointer, graph.model, train_set,
-                               hparams)
+                               hparams, dropout_rows=rows)
     sess.run(graph.mark_ready)
     return state
   saved = sess.run(graph.checkpointer.state) if graph.checkpointer else b""

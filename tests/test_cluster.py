@@ -5,8 +5,8 @@
     step's cost and whose weights after 10 steps equal the single process's
     from the same initial weights and global batches (tests/test_parity.py's
     ten-step tolerances).
-  A cluster killed in a checkpoint's save resumes and ends bit-identical
-    to the uninterrupted run; a task that dies stops the others.
+  A synchronous cluster killed in a checkpoint's save resumes and ends as
+    the uninterrupted run, digit for digit; a task that dies stops the others.
   Bad cluster input is one line and exit 2; a ps without workers ends.
   Dropout masks differ between workers.
   Keras 3's model.fit still fails under MultiWorkerMirroredStrategy (a
@@ -220,29 +220,27 @@ def test_readme_cluster_computes_what_one_process_computes(port, tmp_path, full_
 # ---------------------------------------------------------- stops, resumes
 
 
-def test_killed_cluster_resumes_and_finishes(tmp_path, full_mnist):
-  """legacy --sync_replicas, the chief SIGKILLed in epoch 4's save (the
-  checkpoint fault hook): the launcher names it and stops the others; the
-  same command again resumes after epoch 3 and ends as one process would."""
-  args = [*STEP_FLAGS, "--sync_replicas", f"--checkpoint_dir={tmp_path / 'ckpt'}"]
-  killed, _ = run_launcher("legacy", "hw04", *args, log_dir=tmp_path / "run1",
-                           env={checkpoint_dir.FAULT_ENV: "kill_in_save:4"})
+def test_killed_cluster_resumes_and_ends_as_if_never_stopped(tmp_path):
+  """legacy --sync_replicas hw05 (dropout, Adam): the chief SIGKILLed in epoch
+  2's save (the checkpoint fault hook) is named and the others stopped; the
+  same command again resumes after epoch 1 and prints, digit for digit, what
+  an uninterrupted cluster prints (the towers' dropout streams replayed)."""
+  args = ["--seed=7", "--train_limit=1000", "--training_epochs=4", "--sync_replicas"]
+  def ckpt(name):
+    return f"--checkpoint_dir={tmp_path / name}"
+  uninterrupted, _ = run_launcher("legacy", "hw05", *args, ckpt("a"),
+                                  log_dir=tmp_path / "run0")
+  assert uninterrupted.returncode == 0, uninterrupted.stderr
+  killed, _ = run_launcher("legacy", "hw05", *args, ckpt("b"), log_dir=tmp_path / "run1",
+                           env={checkpoint_dir.FAULT_ENV: "kill_in_save:2"})
   helpers.assert_one_error_line(killed, "worker 0 was killed by SIGKILL",
                                 "every task is stopped", status=1, stdout=None)
   assert [line[:11] for line in helpers.summary_lines(killed.stdout)] == [
-      f"Epoch: {e:04d}" for e in range(1, 5)]
-  resumed, _ = run_launcher("legacy", "hw04", *args, log_dir=tmp_path / "run2")
+      "Epoch: 0001", "Epoch: 0002"]
+  resumed, _ = run_launcher("legacy", "hw05", *args, ckpt("b"), log_dir=tmp_path / "run2")
   assert resumed.returncode == 0, resumed.stderr
-  lines = helpers.summary_lines(resumed.stdout)
-  assert [line[:11] for line in lines[:-1]] == [f"Epoch: {e:04d}" for e in range(4, 11)]
-
-  hparams = dataclasses.replace(hp.SCRIPTS["hw04"], seed=SEED, train_limit=100,
-                                training_epochs=10)
-  single = legacy_train.run_training(
-      hparams, helpers.fresh_data_sets(full_mnist, seed=SEED, train_limit=100),
-      print_fn=lambda line: None)
-  assert_allclose(epoch_costs(resumed.stdout), single.epoch_costs[3:],
-                  rtol=1e-4, atol=1e-6)
+  assert (helpers.summary_lines(resumed.stdout)
+          == helpers.summary_lines(uninterrupted.stdout)[1:])
 
 
 def test_ctrl_c_stops_every_task(tmp_path):
