@@ -51,18 +51,18 @@ def join_cluster(role: cluster.Role) -> tf.distribute.MultiWorkerMirroredStrateg
   """The strategy for the cluster $TF_CONFIG names; it waits for every worker.
 
   Raises UserError if this task's port is taken, or if the other workers
-  do not all join within role.timeout seconds. A step whose all-reduce
-  waits longer than that (a worker died) fails instead of hanging.
+  do not all join within role.timeout seconds. No timeout is set on the
+  all-reduces (CommunicationOptions(timeout_seconds=...)): TF starts a
+  thread per timed collective and never ends them (9,000 threads after two
+  epochs here, then an abort); a dead worker is noticed by the
+  coordination service's heartbeats instead.
   """
   cluster.check_address_free(role)
-  options = tf.distribute.experimental.CommunicationOptions(
-      timeout_seconds=role.timeout)
   joined = {}
   # The constructor blocks until every worker has started: waited for on a
   # thread, so that a missing worker is an error, not a hang.
   thread = threading.Thread(daemon=True, target=lambda: joined.update(
-      strategy=tf.distribute.MultiWorkerMirroredStrategy(
-          communication_options=options)))
+      strategy=tf.distribute.MultiWorkerMirroredStrategy()))
   thread.start()
   thread.join(role.timeout)
   if "strategy" not in joined:
