@@ -11,10 +11,16 @@ PY := $(VENV)/bin/python
 REQUIREMENTS := requirements.txt requirements-dev.txt
 STAMP := $(VENV)/.requirements-installed
 ARGS ?=
+WORKERS ?= 2
+PS ?= 1
 PYTEST_ARGS ?=
+WORKERS ?= 2
+PS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 upgrade test test-fast parity bench report clean
+.PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 \
+  legacy-hw04-cluster legacy-hw05-cluster modern-hw04-cluster modern-hw05-cluster \
+  upgrade test test-fast parity bench report clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -41,6 +47,20 @@ modern-hw04: $(STAMP)  ## DL_HW_04week.py in TF2 Keras.
 
 modern-hw05: $(STAMP)  ## DL_HW_05week.py in TF2 Keras.
 	@$(PY) -m modern.hw05 $(ARGS)
+
+# A cluster on 127.0.0.1: WORKERS workers (and PS parameter servers for
+# legacy), ARGS passed to every task; --sync_replicas makes legacy synchronous.
+legacy-hw04-cluster: $(STAMP)  ## legacy-hw04 on a local cluster (WORKERS=2 PS=1).
+	@$(PY) -m legacy.cluster --script=hw04 --workers=$(WORKERS) --ps=$(PS) -- $(ARGS)
+
+legacy-hw05-cluster: $(STAMP)  ## legacy-hw05 on a local cluster (WORKERS=2 PS=1).
+	@$(PY) -m legacy.cluster --script=hw05 --workers=$(WORKERS) --ps=$(PS) -- $(ARGS)
+
+modern-hw04-cluster: $(STAMP)  ## modern-hw04 on a local cluster (WORKERS=2).
+	@$(PY) -m modern.cluster --script=hw04 --workers=$(WORKERS) --ps=0 -- $(ARGS)
+
+modern-hw05-cluster: $(STAMP)  ## modern-hw05 on a local cluster (WORKERS=2).
+	@$(PY) -m modern.cluster --script=hw05 --workers=$(WORKERS) --ps=0 -- $(ARGS)
 
 upgrade: $(STAMP)  ## tf_upgrade_v2 on original/ into upgraded/, hand edits, then run both.
 	@$(PY) -m migration.upgrade --out_dir upgraded --run $(ARGS)

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 from absl import app
 
+from common import cluster
 from common import console
 from common import errors
 from common import flags as common_flags
@@ -75,28 +76,42 @@ def _train(port: ports.Port, argv) -> None:
   timer = timings.PhaseTimer.from_environment()
   with _one_line_errors(FLAGS.checkpoint_dir), \
        outputs.checked(outputs.output_paths(FLAGS)):
+    # A task of a cluster (common/cluster.py), or None: one process alone.
+    role = port.cluster.role() if port.cluster else None
+    cluster_option = {"role": role} if role else {}
+    chief = role is None or role.is_chief
+    # A parameter server holds variables only: it reads no data.
+    reads_data = not (role and role.job == "ps")
     # Everything that needs no TensorFlow is checked before its import.
     suffix_error = outputs.check_suffix(FLAGS.save_path, port.save_path_suffix)
     if suffix_error:
       raise errors.UserError(suffix_error)
-    export = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
-    input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
+    # Only the chief writes the model out.
+    export = (serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
+              if chief else None)
+    if reads_data:
+      input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
     os.environ.update(console.thread_environment(FLAGS.threads))
     os.environ.update(console.kernel_environment(FLAGS.kernels))
     console.import_tensorflow(verbose=FLAGS.verbose)
     timer.mark("imported")
     hparams = common_flags.hparams_from_flags()
-    data_sets = port.read_data_sets(FLAGS.data_dir, hparams)
+    data_sets = port.read_data_sets(FLAGS.data_dir, hparams) if reads_data else None
     timer.mark("data")
     port.run_training(hparams, data_sets, save_path=FLAGS.save_path,
                       checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
-                      export_target=export, print_fn=timer.print_line)
+                      export_target=export, print_fn=timer.print_line,
+                      **cluster_option)
   timer.write()
 
 
 def run_training_command(script: str, port: ports.Port) -> None:
   """Trains `port` with `script`'s defaults ("hw04" or "hw05")."""
   common_flags.define_flags(script)
+  if port.cluster:
+    port.cluster.define_flags(FLAGS)
+    for module in (port.cluster.define_flags.__module__, cluster.__name__):
+      common_flags.make_key_flags(module)
   app.run(functools.partial(_train, port), flags_parser=common_flags.parse_flags)
 
 

@@ -10,6 +10,7 @@ quietly first (common/console.py).
 import dataclasses
 from typing import Any, Callable, Optional
 
+from common import cluster as cluster_lib
 from common import hparams as hp
 from common import input_data
 
@@ -30,11 +31,18 @@ class Port:
     common.serving.ExportTarget, writes the SavedModel there.
   save_path_suffix: what a --save_path must end in ("" for any name),
     checked before TensorFlow is imported.
+    common.serving.ExportTarget, writes the SavedModel there. With
+    `role=` a common.cluster.Role, it runs that one task of a cluster
+    (data_sets None for a parameter server).
+  cluster: how the port's training command takes part in a cluster
+    (common/cluster.py Interface): its flags, its Role, and what the
+    launcher (common/launcher.py) tells each task.
   """
   name: str
   image_dtype: type
   run_training: Callable[..., Any]
   save_path_suffix: str = ""
+  cluster: Optional[cluster_lib.Interface] = None
 
   def read_data_sets(self, data_dir: Optional[str],
                      hparams: hp.HParams) -> input_data.Datasets:

@@ -116,12 +116,13 @@ class Checkpoints:
 
 
 def resume(sess, checkpointer: Optional[Checkpoints], model,
-           train: input_data.DataSet, hparams: hp.HParams
-           ) -> checkpoint_dir.TrainingState:
+           train: input_data.DataSet, hparams: hp.HParams,
+           dropout_rows: Optional[int] = None) -> checkpoint_dir.TrainingState:
   """The state to go on from: the last checkpoint's, restored into `sess`.
 
   Besides the variables, the batch order continues where it stopped and
-  the dropout ops' random streams are moved past the completed steps. A
+  the dropout ops' random streams are moved past the completed steps (each
+  op drew `dropout_rows` rows a step: the batch size, or a tower's share). A
   new run (no checkpoint, or no --checkpoint_dir) starts at epoch 0.
   """
   restored = checkpointer.restore(sess) if checkpointer else None
@@ -132,7 +133,7 @@ def resume(sess, checkpointer: Optional[Checkpoints], model,
   train.restore(restored.data)
   if model.keep_prob is not None:
     steps = restored.epoch * (train.num_examples // hparams.batch_size)
-    replay_dropout(sess, model.graph, steps, hparams.batch_size)
+    replay_dropout(sess, model.graph, steps, dropout_rows or hparams.batch_size)
   return restored
 
 

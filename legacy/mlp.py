@@ -74,14 +74,19 @@ def loss(logits, labels):
       name="cost")
 
 
+def make_optimizer(optimizer="gd", learning_rate=1.0, beta1=0.9, beta2=0.999,
+                   epsilon=1e-8) -> v1.train.Optimizer:
+  """The TF1 optimizer `optimizer` names ("gd" or "adam")."""
+  if optimizer == "adam":
+    return v1.train.AdamOptimizer(learning_rate=learning_rate, beta1=beta1,
+                                  beta2=beta2, epsilon=epsilon)
+  return v1.train.GradientDescentOptimizer(learning_rate=learning_rate)
+
+
 def training(cost, optimizer="gd", learning_rate=1.0, beta1=0.9, beta2=0.999,
              epsilon=1e-8):
   """The op that takes one optimizer step on `cost` (and counts it)."""
-  if optimizer == "adam":
-    opt = v1.train.AdamOptimizer(learning_rate=learning_rate, beta1=beta1,
-                                 beta2=beta2, epsilon=epsilon)
-  else:
-    opt = v1.train.GradientDescentOptimizer(learning_rate=learning_rate)
+  opt = make_optimizer(optimizer, learning_rate, beta1, beta2, epsilon)
   global_step = v1.train.get_or_create_global_step()
   return opt.minimize(cost, global_step=global_step)
 

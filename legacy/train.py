@@ -63,10 +63,14 @@ def fill_feed_dict(model: Model, images, labels, keep_prob: float = 1.0):
   return feed
 
 
-def build_model(hparams: hp.HParams) -> Model:
-  """Builds the whole graph for `hparams` in a new tf.Graph."""
+def build_model(hparams: hp.HParams, device=None) -> Model:
+  """Builds the whole graph for `hparams` in a new tf.Graph.
+
+  `device`: a device name or function for every op (a cluster's
+  replica_device_setter, legacy/distributed.py); None leaves placement to TF.
+  """
   graph = tf.Graph()
-  with graph.as_default():
+  with graph.as_default(), graph.device(device):
     if hparams.seed is not None:
       v1.set_random_seed(hparams.seed)
     images, labels = placeholder_inputs()

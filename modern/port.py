@@ -3,10 +3,15 @@
 import numpy as np
 
 from common import ports
+from modern import cluster
 
 
-def run_training(hparams, data_sets, **options):
-  """modern.train.run_training, imported when called (TensorFlow quietly first)."""
+def run_training(hparams, data_sets, role=None, **options):
+  """modern.train.run_training, or with `role` (a common.cluster.Role)
+  modern.distributed.run_task; imported when called (TensorFlow quietly first)."""
+  if role is not None:
+    from modern import distributed  # pylint: disable=g-import-not-at-top
+    return distributed.run_task(role, hparams, data_sets, **options)
   from modern import train  # pylint: disable=g-import-not-at-top
   return train.run_training(hparams, data_sets, **options)
 
@@ -25,4 +30,5 @@ def is_keras_path(path) -> bool:
 # set, not 172 MB), scaled batch by batch in the input pipeline
 # (train.to_float), as keras.io's examples do.
 PORT = ports.Port(name="modern", image_dtype=np.uint8, run_training=run_training,
-                  save_path_suffix=KERAS_SUFFIX)
+                  save_path_suffix=KERAS_SUFFIX,
+                  cluster=cluster.INTERFACE)

@@ -40,12 +40,18 @@ class Summaries(keras.callbacks.Callback):
         tf.summary.scalar(tag, value, step=step)
       self.writer.flush()
 
+  def write_cost(self, epoch: int, cost: float) -> None:
+    self.write(summaries.COST_TAG, cost, epoch)
+
+  def write_final_accuracy(self, accuracy: float) -> None:
+    if self.writer and self.write_accuracy:
+      self.write(summaries.ACCURACY_TAG, accuracy, self.training_epochs)
+
   def on_epoch_end(self, epoch, logs=None):
-    self.write(summaries.COST_TAG, logs["loss"], epoch + 1)
+    self.write_cost(epoch + 1, logs["loss"])
 
   def on_test_end(self, logs=None):  # model.evaluate on the test set
-    if self.writer and self.write_accuracy:
-      self.write(summaries.ACCURACY_TAG, logs["accuracy"], self.training_epochs)
+    self.write_final_accuracy(logs["accuracy"])
 
   def close(self) -> None:
     if self.writer:
