@@ -20,7 +20,7 @@ PS ?= 1
 .DEFAULT_GOAL := help
 .PHONY: help venv legacy-hw04 legacy-hw05 modern-hw04 modern-hw05 \
   legacy-hw04-cluster legacy-hw05-cluster modern-hw04-cluster modern-hw05-cluster \
-  upgrade test test-fast parity bench report clean
+  upgrade test test-fast parity parity-cluster bench report clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -72,7 +72,10 @@ test-fast: $(STAMP)  ## The tests without the slow full-data runs.
 	$(PY) -m pytest -m "not slow and not parity" $(PYTEST_ARGS)
 
 parity: $(STAMP)  ## Statistical parity of the two ports over many seeds (minutes).
-	$(PY) -m pytest -m parity -s $(PYTEST_ARGS)
+	$(PY) -m pytest -m "parity and not cluster_parity" -s $(PYTEST_ARGS)
+
+parity-cluster: $(STAMP)  ## hw04's accuracy in each cluster mode vs one process (9 cluster runs).
+	$(PY) -m pytest -m cluster_parity -s $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## Speed and memory of both ports vs the FLOP floor (minutes).
 	$(PY) -m benchmarks.bench --out benchmarks/results.json $(ARGS)

@@ -200,9 +200,18 @@ def test_readme_cluster_computes_what_one_process_computes(port, tmp_path, full_
   (each epoch is one step of the first 100 examples); every step's cost and
   the weights after 10 steps to the ten-step test's tolerances."""
   save_path = str(tmp_path / ("cluster" if port == "legacy" else "cluster.keras"))
+  export_dir = tmp_path / "export"
   chief_output = run_readme_cluster(port, tmp_path,
-                                    [*STEP_FLAGS, f"--save_path={save_path}"])
+                                    [*STEP_FLAGS, f"--save_path={save_path}",
+                                     f"--export_dir={export_dir}"])
   cluster_costs = epoch_costs(chief_output)
+  # The chief exported the cluster's model, once: it serves the accuracy the
+  # chief printed (a legacy export carries no ps device placements).
+  assert sorted(os.listdir(export_dir)) == ["1"]
+  served = helpers.run_module("serving.predict", "--saved_model", export_dir)
+  assert served.returncode == 0, served.stderr
+  assert (helpers.summary_lines(served.stdout)
+          == helpers.summary_lines(chief_output)[-1:])
 
   hparams = dataclasses.replace(hp.SCRIPTS["hw04"], seed=SEED, train_limit=100,
                                 training_epochs=10)
