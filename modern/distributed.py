@@ -116,21 +116,22 @@ def leave_after_the_chief(strategy: tf.distribute.Strategy, role: cluster.Role) 
     time.sleep(0.1)
 
 
-def worker_datasets(strategy: tf.distribute.Strategy, data_set: input_data.DataSet,
-                    hparams: hp.HParams, workers: int, initial_epoch: int):
-  """Each worker's shard of each global batch of train.make_dataset.
+def worker_dataset(data_set: input_data.DataSet, hparams: hp.HParams,
+                   workers: int, worker: int, initial_epoch: int) -> tf.data.Dataset:
+  """This worker's shard of each global batch of train.make_dataset.
 
   The global batches are the single process's (drawn from the seed and the
-  epoch); worker i keeps rows [i * B/K, (i + 1) * B/K) of each.
+  epoch); worker i keeps rows [i * B/K, (i + 1) * B/K) of each. A plain
+  dataset, passed to strategy.run as this worker's one replica's input:
+  strategy.distribute_datasets_from_function would wrap it in a
+  multi-device iterator whose own tf.data autotuner (train.make_dataset
+  turns ours off) held the process for up to a minute at exit.
   """
   rows = hparams.batch_size // workers
-
-  def shard(context: tf.distribute.InputContext) -> tf.data.Dataset:
-    first = context.input_pipeline_id * rows
-    return train.make_dataset(
-        data_set, hparams.batch_size, hparams.seed, hparams.training_epochs,
-        initial_epoch).map(lambda x, y: (x[first:first + rows], y[first:first + rows]))
-  return strategy.distribute_datasets_from_function(shard)
+  first = worker * rows
+  return train.make_dataset(
+      data_set, hparams.batch_size, hparams.seed, hparams.training_epochs,
+      initial_epoch).map(lambda x, y: (x[first:first + rows], y[first:first + rows]))
 
 
 def make_train_epoch(strategy: tf.distribute.Strategy, model: keras.Model,
@@ -217,8 +218,8 @@ def run_task(role: cluster.Role, hparams: hp.HParams,
   scalars = summaries.Summaries(logdir if chief else None, state,
                                 hparams.training_epochs, resumed=state.epoch > 0)
   train_epoch = make_train_epoch(strategy, model, hparams.batch_size)
-  batches = iter(worker_datasets(strategy, train_set, hparams, workers,
-                                 state.epoch))
+  batches = iter(worker_dataset(train_set, hparams, workers, role.index,
+                                state.epoch))
 
   # The training loop: one synchronous step per global batch, an epoch's
   # steps in one call.
