@@ -64,6 +64,8 @@ def _one_line_errors(checkpoint_dir: Optional[str] = None):
     yield
   except (errors.UserError, errors.NonFiniteCostError) as e:
     errors.fail(str(e), e.exit_status)
+  except errors.TaskLostError as e:
+    errors.fail(stopped(str(e)), e.exit_status)
   except KeyboardInterrupt:
     errors.fail(stopped("interrupted"), 130)
   except errors.Terminated:
@@ -93,7 +95,7 @@ def _train(port: ports.Port, argv) -> None:
       input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
     os.environ.update(console.thread_environment(FLAGS.threads))
     os.environ.update(console.kernel_environment(FLAGS.kernels))
-    console.import_tensorflow(verbose=FLAGS.verbose)
+    console.import_tensorflow(verbose=FLAGS.verbose, cluster_task=role is not None)
     timer.mark("imported")
     hparams = common_flags.hparams_from_flags()
     data_sets = port.read_data_sets(FLAGS.data_dir, hparams) if reads_data else None

@@ -11,6 +11,7 @@ what it learns is a Role, written here once:
   role_from_tf_config() - $TF_CONFIG's JSON as a Role (None if unset).
   check_address_free() - this task's port is free (before the server starts).
   wait_reachable()  - the other tasks answer within the timeout.
+  rendezvous()      - holds this task's port until the other workers answer.
   Interface         - what a port tells the launcher (common/launcher.py)
                       and the training driver (common/cli.py).
 
@@ -119,18 +120,39 @@ def role_from_tf_config(timeout: float = DEFAULT_TIMEOUT) -> Optional[Role]:
   return Role((), workers, job, index, sync=True, timeout=timeout)
 
 
-def check_address_free(role: Role) -> None:
-  """Raises UserError if this task's port is taken (TF's server would abort).
+def _bind_all_interfaces(role: Role) -> socket.socket:
+  """This task's port, bound as TensorFlow's server binds it: every interface.
 
-  Bound as TensorFlow's server binds it: on every interface.
+  Raises UserError if it is taken (TF's server would abort the process).
   """
   _, port = _split(role.address)
-  with socket.socket() as s:
-    try:
-      s.bind(("", port))
-    except OSError as e:
-      raise UserError(f"{role.name}'s port {port} ({role.address}) is in use "
-                      f"({e.strerror}); choose a free port in the host list") from None
+  s = socket.socket()
+  try:
+    s.bind(("", port))
+  except OSError as e:
+    s.close()
+    raise UserError(f"{role.name}'s port {port} ({role.address}) is in use "
+                    f"({e.strerror}); choose a free port in the host list") from None
+  return s
+
+
+def check_address_free(role: Role) -> None:
+  """Raises UserError if this task's port is taken (before the server starts)."""
+  _bind_all_interfaces(role).close()
+
+
+def rendezvous(role: Role) -> None:
+  """Listens on this task's port until every other worker answers on its own.
+
+  For servers that wait for every worker inside TensorFlow, where no
+  timeout can reach them (MultiWorkerMirroredStrategy's constructor holds
+  the interpreter until all have joined): after this, all were started.
+  Raises UserError if the port is taken, or a worker is missing after
+  role.timeout seconds. The port is free again on return, for TF's server.
+  """
+  with _bind_all_interfaces(role) as s:
+    s.listen()
+    wait_reachable(role, jobs=("worker",))
 
 
 def reachable(address: str, timeout: float = 1.0) -> bool:

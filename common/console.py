@@ -76,7 +76,7 @@ def kernel_environment(kernels: str) -> Dict[str, str]:
   return env
 
 
-def import_tensorflow(verbose: bool = False):
+def import_tensorflow(verbose: bool = False, cluster_task: bool = False):
   """Imports TensorFlow (and Keras) quietly unless `verbose`; returns tf.
 
   Must run before anything else imports TensorFlow to have any effect.
@@ -87,7 +87,9 @@ def import_tensorflow(verbose: bool = False):
     return tf
   # Set before the import, or the C++ runtime never sees it: hides the
   # INFO/WARNING lines TF prints after start-up (e.g. "MLIR V1 ... not enabled").
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  # A cluster task hides ERROR lines too: its runtime logs a lost peer at
+  # every layer on the way to the exception the command reports in one line.
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if cluster_task else "2")
   with _stderr_silenced():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import keras  # pylint: disable=g-import-not-at-top,unused-import

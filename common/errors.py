@@ -26,6 +26,11 @@ class NonFiniteCostError(Exception):
     self.step = step
 
 
+class TaskLostError(Exception):
+  """A cluster lost a task while training: one line naming it, exit status 1."""
+  exit_status = 1
+
+
 class Terminated(BaseException):
   """SIGTERM, raised like KeyboardInterrupt (common/cli.py): exit status 143.
 

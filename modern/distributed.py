@@ -19,8 +19,8 @@ Name for name with legacy/distributed.py.
 
 import dataclasses
 import os
+import re
 import sys
-import threading
 import time
 from typing import Optional
 
@@ -48,29 +48,18 @@ _WORKER_SEED_STRIDE = 1_000_003
 
 
 def join_cluster(role: cluster.Role) -> tf.distribute.MultiWorkerMirroredStrategy:
-  """The strategy for the cluster $TF_CONFIG names; it waits for every worker.
+  """The strategy for the cluster $TF_CONFIG names, once every worker joined.
 
   Raises UserError if this task's port is taken, or if the other workers
-  do not all join within role.timeout seconds. No timeout is set on the
-  all-reduces (CommunicationOptions(timeout_seconds=...)): TF starts a
-  thread per timed collective and never ends them (9,000 threads after two
-  epochs here, then an abort); a dead worker is noticed by the
+  do not all answer within role.timeout seconds (cluster.rendezvous: the
+  strategy's constructor would wait for them forever). No timeout is set
+  on the all-reduces (CommunicationOptions(timeout_seconds=...)): TF starts
+  a thread per timed collective and never ends them (9,000 threads after
+  two epochs here, then an abort); a dead worker is noticed by the
   coordination service's heartbeats instead.
   """
-  cluster.check_address_free(role)
-  joined = {}
-  # The constructor blocks until every worker has started: waited for on a
-  # thread, so that a missing worker is an error, not a hang.
-  thread = threading.Thread(daemon=True, target=lambda: joined.update(
-      strategy=tf.distribute.MultiWorkerMirroredStrategy()))
-  thread.start()
-  thread.join(role.timeout)
-  if "strategy" not in joined:
-    raise errors.UserError(
-        f"{role.name}: not every worker of {','.join(role.worker_hosts)} "
-        f"joined within {role.timeout:g} s (--cluster_timeout): start them "
-        "all, or check $TF_CONFIG")
-  return joined["strategy"]
+  cluster.rendezvous(role)
+  return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def chief_value(strategy: tf.distribute.Strategy, value: int, is_chief: bool) -> int:
@@ -114,6 +103,18 @@ def leave_after_the_chief(strategy: tf.distribute.Strategy, role: cluster.Role) 
   deadline = time.monotonic() + role.timeout
   while cluster.reachable(role.worker_hosts[0]) and time.monotonic() < deadline:
     time.sleep(0.1)
+
+
+def lost_task(role: cluster.Role, error: tf.errors.OpError) -> errors.TaskLostError:
+  """A collective's failure as one line naming the task that stopped.
+
+  The coordination service names the tasks whose heartbeats stopped
+  ("/job:worker/replica:0/task:1") in the error it aborts the collectives with.
+  """
+  lost = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error))))
+  named = [f"{job} {index}" for job, index in lost if (job, int(index)) != (role.job, role.index)]
+  what = f"{' and '.join(named)} stopped answering" if named else errors.first_line(error)
+  return errors.TaskLostError(f"{role.name}: {what}; the cluster cannot go on without it")
 
 
 def worker_dataset(data_set: input_data.DataSet, hparams: hp.HParams,
@@ -224,7 +225,10 @@ def run_task(role: cluster.Role, hparams: hp.HParams,
   # The training loop: one synchronous step per global batch, an epoch's
   # steps in one call.
   for epoch in range(state.epoch + 1, hparams.training_epochs + 1):
-    costs = train_epoch(batches, tf.constant(steps)).numpy()
+    try:
+      costs = train_epoch(batches, tf.constant(steps)).numpy()
+    except (tf.errors.UnavailableError, tf.errors.AbortedError) as e:
+      raise lost_task(role, e) from None
     if not np.all(np.isfinite(costs)):
       raise errors.NonFiniteCostError(epoch, int(np.argmin(np.isfinite(costs))) + 1)
     avg_cost = sum(float(c) / steps for c in costs)

@@ -7,7 +7,8 @@
     ten-step tolerances).
   A synchronous cluster killed in a checkpoint's save resumes and ends as
     the uninterrupted run, digit for digit; a task that dies stops the others.
-  Bad cluster input is one line and exit 2; a ps without workers ends.
+  Bad cluster input is one line and exit 2; a ps without workers ends; a
+    modern worker that never joins, or dies, is named in one line.
   Dropout masks differ between workers.
   Keras 3's model.fit still fails under MultiWorkerMirroredStrategy (a
     strict expected failure: the day it passes, move back to fit).
@@ -334,6 +335,69 @@ def test_unreachable_ps_is_one_line():
       "--train_limit=100", "--cluster_timeout=2", timeout=120)
   helpers.assert_one_error_line(
       result, f"worker 0 cannot reach ps 0 at 127.0.0.1:{ps_port} within 2 s")
+
+
+def tf_config(addresses, index):
+  return json.dumps({"cluster": {"worker": addresses},
+                     "task": {"type": "worker", "index": index}})
+
+
+def test_modern_port_in_use_is_one_line():
+  with socket.socket() as taken:
+    taken.bind(("", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    result = helpers.run_module(
+        "modern.hw04", "--train_limit=100", timeout=120,
+        env={"TF_CONFIG": tf_config([f"127.0.0.1:{port}", "127.0.0.1:1"], 0)})
+  helpers.assert_one_error_line(result, f"worker 0's port {port}", "is in use")
+
+
+def test_modern_worker_that_never_joins_is_one_line():
+  """Worker 1 alone: the strategy's constructor would wait for worker 0 forever."""
+  addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+  started = time.monotonic()
+  result = helpers.run_module("modern.hw04", "--train_limit=100", "--cluster_timeout=2",
+                              timeout=120, env={"TF_CONFIG": tf_config(addresses, 1)})
+  helpers.assert_one_error_line(
+      result, f"worker 1 cannot reach worker 0 at {addresses[0]} within 2 s")
+  assert time.monotonic() - started < 60
+
+
+def test_modern_chief_names_the_worker_that_died(tmp_path):
+  """Two workers started by hand (no launcher), worker 1 SIGKILLed in epoch
+  3: the chief ends within seconds, in one line naming it."""
+  addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+  logs = [open(tmp_path / f"worker{i}.log", "w+") for i in range(2)]
+  workers = []
+  try:
+    for index, log in enumerate(logs):
+      workers.append(subprocess.Popen(
+          [sys.executable, "-m", "modern.hw04", "--train_limit=1000",
+           "--training_epochs=1000", "--seed=3"], cwd=helpers.REPO_ROOT,
+          env=task_env({"TF_CONFIG": tf_config(addresses, index)}),
+          stdout=subprocess.PIPE if index == 0 else log, stderr=log, text=True))
+      _started.append(workers[-1].pid)
+    deadline = time.monotonic() + TIMEOUT
+    for line in workers[0].stdout:
+      if line.startswith("Epoch: 0002") or time.monotonic() > deadline:
+        break
+    assert line.startswith("Epoch: 0002"), line
+    workers[1].kill()
+    killed_at = time.monotonic()
+    workers[0].wait(timeout=60)
+    ended_after = time.monotonic() - killed_at
+    logs[0].seek(0)
+    result = subprocess.CompletedProcess([], workers[0].returncode, None, logs[0].read())
+  finally:
+    for process in workers:
+      process.kill()
+      process.wait()
+    for log in logs:
+      log.close()
+  helpers.assert_one_error_line(result, "worker 0: worker 1 stopped answering",
+                                status=1, stdout=None)
+  assert ended_after < 30
 
 
 def test_launcher_names_the_task_a_bad_flag_stopped(tmp_path):
