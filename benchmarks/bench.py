@@ -14,12 +14,16 @@ when $MNIST_PORT_TIMINGS names a file). Legacy and modern runs alternate and
 their ratio is taken pair by pair, since the machine's speed drifts. Prints
 one table and writes it as JSON (--out), so numbers compare between commits.
 
+Then hw04 on a 2-worker cluster in each mode against one process
+(benchmarks/clusters.py; --cluster_runs 0 leaves it out).
+
 With --jax_python (a Python that has jax), a peer to set the pace,
 benchmarks/jax_peer.py (the same MLP written in JAX), runs in turn with the
 ports and is timed the same way; modern's time over the peer's is taken pair
 by pair too.
 
   python -m benchmarks.bench [--runs 3] [--out bench.json] [--jax_python P]
+                            [--cluster_runs 3]
 """
 
 import argparse
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import time
 
+from benchmarks import clusters
 from common import console
 from common import hparams as hp
 from common import machine
@@ -96,21 +101,26 @@ def has_jax(python: str) -> bool:
 def run_target(port: str, script: str, seed: int, jax_python: str = None) -> dict:
   """One `make <port>-<script>` run (or the peer's): wall time, peak RSS and
   phase times."""
+  return measure(command(port, script, seed, jax_python), f"{port}-{script}")
+
+
+def measure(argv, name: str) -> dict:
+  """One run of the command `argv` (a training target): its wall time, peak
+  RSS (of its largest process) and the phase times its chief wrote."""
   # Output goes to files, not pipes: nobody reads a pipe while wait4 waits.
   with tempfile.NamedTemporaryFile(suffix=".json") as timings, \
        tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
     env = dict(os.environ, MNIST_PORT_TIMINGS=timings.name)
     start = time.perf_counter()
-    proc = subprocess.Popen(command(port, script, seed, jax_python),
-                            cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
-    # wait4's peak RSS covers make and the Python process it waited for.
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
+    # wait4's peak RSS covers make and the processes it waited for.
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out.seek(0)
     err.seek(0)
     stdout, stderr = out.read(), err.read()
     if os.waitstatus_to_exitcode(status) != 0:
-      raise SystemExit(f"{port}-{script} failed: {stderr.strip()[-400:]}")
+      raise SystemExit(f"{name} failed: {stderr.strip()[-400:]}")
     phases = json.load(open(timings.name))
   accuracy = float(stdout.strip().splitlines()[-1].split()[-1])
   return dict(phases, process_s=wall, peak_rss_mb=usage.ru_maxrss / 1024,
@@ -138,6 +148,9 @@ def main(argv=None) -> None:
                  {**os.environ, **console.thread_environment(1)}),
              "targets": _summarise_runs(runs, steps, floor_s)}
   _print_table(gflops, floor_s, results["targets"])
+  if args.cluster_runs:
+    results["clusters"] = clusters.summarise(clusters.run_all(measure, args.cluster_runs))
+    clusters.print_table(results["clusters"])
   _write_json(args.out, results)
 
 
@@ -149,6 +162,9 @@ def _parse_args(argv):
   parser.add_argument("--scripts", default=",".join(SCRIPTS))
   parser.add_argument("--jax_python", help="a Python with jax: also time "
                       "benchmarks/jax_peer.py")
+  parser.add_argument("--cluster_runs", type=int, default=3,
+                      help="runs of each cluster mode and its one-process "
+                      "references (benchmarks/clusters.py); 0: none")
   return parser.parse_args(argv)
 
 

@@ -104,7 +104,8 @@ def _train(port: ports.Port, argv) -> None:
                       checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
                       export_target=export, print_fn=timer.print_line,
                       **cluster_option)
-  timer.write()
+  if chief:  # the others print no lines to time
+    timer.write()
 
 
 def run_training_command(script: str, port: ports.Port) -> None:

@@ -12,6 +12,7 @@ what it learns is a Role, written here once:
   check_address_free() - this task's port is free (before the server starts).
   wait_reachable()  - the other tasks answer within the timeout.
   rendezvous()      - holds this task's port until the other workers answer.
+  lost_task_error() - a failed step's TF error as one line naming the lost task.
   Interface         - what a port tells the launcher (common/launcher.py)
                       and the training driver (common/cli.py).
 
@@ -23,11 +24,12 @@ run operations in the task. Run clusters on trusted networks only.
 import dataclasses
 import json
 import os
+import re
 import socket
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from common.errors import UserError
+from common.errors import TaskLostError, UserError, first_line
 
 JOBS = ("ps", "worker")
 TF_CONFIG_ENV = "TF_CONFIG"
@@ -179,6 +181,28 @@ def wait_reachable(role: Role, jobs=JOBS) -> None:
                       "check the host lists")
     if waiting:
       time.sleep(0.25)
+
+
+# Where TensorFlow's errors name the task that is gone, most telling first:
+# the peer a gRPC call failed to reach, the tasks the coordination service
+# lost, any task a message mentions.
+_LOST_TASK_PATTERNS = (
+    r"remote target /job:(ps|worker)/replica:\d+/task:(\d+)",
+    r"stopped sending heartbeats\):\s*/job:(ps|worker)/replica:\d+/task:(\d+)",
+    r"/job:(ps|worker)(?:/replica:\d+)?/task:(\d+)")
+
+
+def lost_task_error(role: Role, error: Exception) -> TaskLostError:
+  """A step that failed because a task is gone, as one line naming it."""
+  named = []
+  for pattern in _LOST_TASK_PATTERNS:
+    named = [f"{job} {index}" for job, index in sorted(set(re.findall(pattern, str(error))))
+             if (job, int(index)) != (role.job, role.index)]
+    if named:
+      break
+  what = (f"{' and '.join(named)} stopped answering" if named
+          else f"a task of the cluster failed ({first_line(error)})")
+  return TaskLostError(f"{role.name}: {what}; the cluster cannot go on without it")
 
 
 @dataclasses.dataclass(frozen=True)

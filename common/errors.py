@@ -1,5 +1,6 @@
 """Errors that commands turn into one line on stderr and an exit status."""
 
+import os
 import sys
 
 
@@ -44,6 +45,17 @@ def fail(message: str, status: int) -> None:
   """Ends the command: `error: message` on stderr, exit `status`."""
   print(f"error: {message}", file=sys.stderr)
   sys.exit(status)
+
+
+def exit_now(error: Exception) -> None:
+  """Ends the process at once, `error: <error>` on stderr, no clean-up.
+
+  For a process whose TensorFlow runtime cannot shut down (a session whose
+  cluster lost a task waits for it forever when closed).
+  """
+  sys.stdout.flush()
+  print(f"error: {error}", file=sys.stderr, flush=True)
+  os._exit(getattr(error, "exit_status", 1))
 
 
 def first_line(error: Exception) -> str:

@@ -260,7 +260,12 @@ def cluster_session(role: cluster.Role, server, graph: ClusterGraph):
       master=server.target, is_chief=role.is_chief, config=config,
       save_checkpoint_secs=None, save_summaries_steps=None,
       save_summaries_secs=None, log_step_count_steps=0) as session:
-    yield session.run_step_fn(lambda step_context: step_context.session)
+    try:
+      yield session.run_step_fn(lambda step_context: step_context.session)
+    except (tf.errors.UnavailableError, tf.errors.AbortedError) as e:
+      # Closing a session whose tasks are gone waits for them forever (the
+      # session's exit, TF_CloseSession): the process ends here instead.
+      errors.exit_now(cluster.lost_task_error(role, e))
 
 
 def worker_data(train_set: input_data.DataSet, role: cluster.Role,

@@ -19,7 +19,6 @@ Name for name with legacy/distributed.py.
 
 import dataclasses
 import os
-import re
 import sys
 import time
 from typing import Optional
@@ -103,18 +102,6 @@ def leave_after_the_chief(strategy: tf.distribute.Strategy, role: cluster.Role) 
   deadline = time.monotonic() + role.timeout
   while cluster.reachable(role.worker_hosts[0]) and time.monotonic() < deadline:
     time.sleep(0.1)
-
-
-def lost_task(role: cluster.Role, error: tf.errors.OpError) -> errors.TaskLostError:
-  """A collective's failure as one line naming the task that stopped.
-
-  The coordination service names the tasks whose heartbeats stopped
-  ("/job:worker/replica:0/task:1") in the error it aborts the collectives with.
-  """
-  lost = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error))))
-  named = [f"{job} {index}" for job, index in lost if (job, int(index)) != (role.job, role.index)]
-  what = f"{' and '.join(named)} stopped answering" if named else errors.first_line(error)
-  return errors.TaskLostError(f"{role.name}: {what}; the cluster cannot go on without it")
 
 
 def worker_dataset(data_set: input_data.DataSet, hparams: hp.HParams,
@@ -228,7 +215,7 @@ def run_task(role: cluster.Role, hparams: hp.HParams,
     try:
       costs = train_epoch(batches, tf.constant(steps)).numpy()
     except (tf.errors.UnavailableError, tf.errors.AbortedError) as e:
-      raise lost_task(role, e) from None
+      raise cluster.lost_task_error(role, e) from None
     if not np.all(np.isfinite(costs)):
       raise errors.NonFiniteCostError(epoch, int(np.argmin(np.isfinite(costs))) + 1)
     avg_cost = sum(float(c) / steps for c in costs)

@@ -8,6 +8,7 @@ with respect to its weights (2 FLOPs per multiply-add).
 import pytest
 
 from benchmarks import bench
+from benchmarks import clusters
 from common import console
 from common import hparams as hp
 from helpers import run_module
@@ -98,3 +99,37 @@ def test_a_jax_python_without_jax_is_one_line_and_writes_nothing(tmp_path):
         f"error: --jax_python {python} cannot import jax: give a Python that "
         "has it (see README, Speed and memory)"]
     assert not out.exists()
+
+
+# ---------------------------------------------------------- clusters
+
+
+def test_a_step_moves_the_model_once_each_way_per_worker():
+  # hw04: 784*256 + 256*128 + 128*256 + 256*10 weights, 256+128+256+10 biases.
+  assert clusters.parameter_count() == 269_450
+  assert clusters.megabytes_per_step("legacy async") == pytest.approx(1.0778)
+  # A ring all-reduce of 2 workers: each sends and receives half the gradients.
+  assert clusters.megabytes_per_step("modern") == pytest.approx(0.5389)
+
+
+def test_communication_is_a_cluster_step_less_one_process_step_on_its_batch():
+  """Made-up runs: every cluster 10 s, one process 6 s (batch 100) and 8 s
+  (batch 50, twice the steps)."""
+  def runs(train_s, process_s):
+    return [dict(train_s=train_s, process_s=process_s, peak_rss_mb=500,
+                 accuracy=0.9)] * 3
+  results = {}
+  for mode, (port, _) in clusters.MODES.items():
+    results[f"{mode} cluster"] = runs(10.0, 20.0)
+    results[f"{port} one process"] = runs(6.0, 10.0)
+    results[f"{port} one process, batch 50"] = runs(8.0, 12.0)
+  table = clusters.summarise(results)
+  steps = clusters.EPOCHS * 550
+  # async: each worker takes half the steps, each on a batch of 100.
+  assert table["legacy async"]["communication_ms_per_step"] == pytest.approx(
+      1e3 * (10.0 / (steps / 2) - 6.0 / steps))
+  # sync: every step, each worker's half batch against one process's batch of 50.
+  assert table["modern"]["communication_ms_per_step"] == pytest.approx(
+      1e3 * (10.0 / steps - 8.0 / (2 * steps)))
+  assert table["legacy sync"]["process_over_single"] == pytest.approx(2.0)
+  assert table["modern"]["steps_per_s"] == pytest.approx(steps / 10.0)

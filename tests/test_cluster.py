@@ -8,7 +8,8 @@
   A synchronous cluster killed in a checkpoint's save resumes and ends as
     the uninterrupted run, digit for digit; a task that dies stops the others.
   Bad cluster input is one line and exit 2; a ps without workers ends; a
-    modern worker that never joins, or dies, is named in one line.
+    modern worker that never joins is named in one line, and a synchronous
+    worker that dies is named by the chief.
   Dropout masks differ between workers.
   Keras 3's model.fit still fails under MultiWorkerMirroredStrategy (a
     strict expected failure: the day it passes, move back to fit).
@@ -35,6 +36,7 @@ import pytest
 import tensorflow as tf
 
 from common import checkpoint_dir
+from common import cluster
 from common import hparams as hp
 import helpers
 import numpy_reference as ref
@@ -269,24 +271,26 @@ def exact_weights(port, hparams, train_set):
 # ---------------------------------------------------------- stops, resumes
 
 
-def test_killed_cluster_resumes_and_ends_as_if_never_stopped(tmp_path):
-  """legacy --sync_replicas hw05 (dropout, Adam): the chief SIGKILLed in epoch
+@pytest.mark.parametrize("port, flags", [("legacy", ["--sync_replicas"]),
+                                         ("modern", [])])
+def test_killed_cluster_resumes_and_ends_as_if_never_stopped(port, flags, tmp_path):
+  """A synchronous hw05 cluster (dropout, Adam): the chief SIGKILLed in epoch
   2's save (the checkpoint fault hook) is named and the others stopped; the
   same command again resumes after epoch 1 and prints, digit for digit, what
-  an uninterrupted cluster prints (the towers' dropout streams replayed)."""
-  args = ["--seed=7", "--train_limit=1000", "--training_epochs=4", "--sync_replicas"]
+  an uninterrupted cluster prints (each worker's dropout stream replayed)."""
+  args = ["--seed=7", "--train_limit=1000", "--training_epochs=4", *flags]
   def ckpt(name):
     return f"--checkpoint_dir={tmp_path / name}"
-  uninterrupted, _ = run_launcher("legacy", "hw05", *args, ckpt("a"),
+  uninterrupted, _ = run_launcher(port, "hw05", *args, ckpt("a"),
                                   log_dir=tmp_path / "run0")
   assert uninterrupted.returncode == 0, uninterrupted.stderr
-  killed, _ = run_launcher("legacy", "hw05", *args, ckpt("b"), log_dir=tmp_path / "run1",
+  killed, _ = run_launcher(port, "hw05", *args, ckpt("b"), log_dir=tmp_path / "run1",
                            env={checkpoint_dir.FAULT_ENV: "kill_in_save:2"})
   helpers.assert_one_error_line(killed, "worker 0 was killed by SIGKILL",
                                 "every task is stopped", status=1, stdout=None)
   assert [line[:11] for line in helpers.summary_lines(killed.stdout)] == [
       "Epoch: 0001", "Epoch: 0002"]
-  resumed, _ = run_launcher("legacy", "hw05", *args, ckpt("b"), log_dir=tmp_path / "run2")
+  resumed, _ = run_launcher(port, "hw05", *args, ckpt("b"), log_dir=tmp_path / "run2")
   assert resumed.returncode == 0, resumed.stderr
   assert (helpers.summary_lines(resumed.stdout)
           == helpers.summary_lines(uninterrupted.stdout)[1:])
@@ -403,38 +407,75 @@ def test_modern_worker_that_never_joins_is_one_line():
   assert time.monotonic() - started < 60
 
 
-def test_modern_chief_names_the_worker_that_died(tmp_path):
-  """Two workers started by hand (no launcher), worker 1 SIGKILLed in epoch
-  3: the chief ends within seconds, in one line naming it."""
-  addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
-  logs = [open(tmp_path / f"worker{i}.log", "w+") for i in range(2)]
-  workers = []
+# The messages TF 2.21 gave here when worker 1 was SIGKILLed (abridged).
+LEGACY_LOST = """Graph execution error:
+UNAVAILABLE: From /job:worker/replica:0/task:0:
+recvmsg:Connection reset by peer
+Additional GRPC error information from remote target /job:worker/replica:0/task:1 while calling /tensorflow.WorkerService/RecvTensor:
+UNAVAILABLE: From /job:ps/replica:0/task:0:
+recvmsg:Connection reset by peer"""
+MODERN_LOST = """Collective ops is aborted by: Error reported from /job:worker/task:0: The following tasks are unhealthy (stopped sending heartbeats):
+/job:worker/replica:0/task:1
+The tasks have crashed."""
+
+
+@pytest.mark.parametrize("message", [LEGACY_LOST, MODERN_LOST])
+def test_the_lost_task_is_the_one_named(message):
+  role = cluster.Role(("127.0.0.1:1",), ("127.0.0.1:2", "127.0.0.1:3"), "worker", 0)
+  assert str(cluster.lost_task_error(role, RuntimeError(message))) == (
+      "worker 0: worker 1 stopped answering; the cluster cannot go on without it")
+  other = dataclasses.replace(role, index=1)
+  assert "a task of the cluster failed (Graph" in str(
+      cluster.lost_task_error(other, RuntimeError("Graph execution error:\nno task")))
+
+
+def hand_started_tasks(port, *args):
+  """[(name, argv, env)] of a 2-worker cluster (legacy: --sync_replicas and a
+  ps) on free 127.0.0.1 ports, as a user would start them by hand."""
+  if port == "modern":
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    return [(f"worker{i}", ["modern.hw04", *args],
+             {"TF_CONFIG": tf_config(addresses, i)}) for i in range(2)]
+  ps, *workers = [f"127.0.0.1:{p}" for p in free_ports(3)]
+  hosts = [f"--ps_hosts={ps}", f"--worker_hosts={','.join(workers)}", "--sync_replicas"]
+  return [("ps0", ["legacy.hw04", *hosts, "--job_name=ps", *args], {})] + [
+      (f"worker{i}", ["legacy.hw04", *hosts, "--job_name=worker",
+                      f"--task_index={i}", *args], {}) for i in range(2)]
+
+
+@pytest.mark.parametrize("port", ["legacy", "modern"])
+def test_chief_names_the_worker_that_died(port, tmp_path):
+  """A synchronous cluster started by hand (no launcher), worker 1 SIGKILLed
+  in epoch 3: the chief ends within seconds, in one line naming it."""
+  processes, logs = {}, {}
   try:
-    for index, log in enumerate(logs):
-      workers.append(subprocess.Popen(
-          [sys.executable, "-m", "modern.hw04", "--train_limit=1000",
-           "--training_epochs=1000", "--seed=3"], cwd=helpers.REPO_ROOT,
-          env=task_env({"TF_CONFIG": tf_config(addresses, index)}),
-          stdout=subprocess.PIPE if index == 0 else log, stderr=log, text=True))
-      _started.append(workers[-1].pid)
+    for name, argv, env in hand_started_tasks(
+        port, "--train_limit=1000", "--training_epochs=1000", "--seed=3"):
+      logs[name] = open(tmp_path / f"{name}.log", "w+")
+      processes[name] = subprocess.Popen(
+          [sys.executable, "-m", *argv], cwd=helpers.REPO_ROOT, env=task_env(env),
+          stdout=subprocess.PIPE if name == "worker0" else logs[name],
+          stderr=logs[name], text=True)
+      _started.append(processes[name].pid)
     deadline = time.monotonic() + TIMEOUT
-    for line in workers[0].stdout:
+    for line in processes["worker0"].stdout:
       if line.startswith("Epoch: 0002") or time.monotonic() > deadline:
         break
     assert line.startswith("Epoch: 0002"), line
-    workers[1].kill()
+    processes["worker1"].kill()
     killed_at = time.monotonic()
-    workers[0].wait(timeout=60)
+    processes["worker0"].wait(timeout=60)
     ended_after = time.monotonic() - killed_at
-    logs[0].seek(0)
-    result = subprocess.CompletedProcess([], workers[0].returncode, None, logs[0].read())
+    logs["worker0"].seek(0)
+    chief = subprocess.CompletedProcess([], processes["worker0"].returncode, None,
+                                        logs["worker0"].read())
   finally:
-    for process in workers:
+    for process in processes.values():
       process.kill()
       process.wait()
-    for log in logs:
+    for log in logs.values():
       log.close()
-  helpers.assert_one_error_line(result, "worker 0: worker 1 stopped answering",
+  helpers.assert_one_error_line(chief, "worker 0: worker 1 stopped answering",
                                 status=1, stdout=None)
   assert ended_after < 30
 

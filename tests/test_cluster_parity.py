@@ -1,6 +1,6 @@
 """Cluster outcome parity: hw04 on 2 workers reaches one process's accuracy.
 
-`make parity-cluster` only (markers parity and cluster_parity). Full data, 15 epochs, seeds 1-3, in each
+Part of `make parity`; `make parity-cluster` runs it alone. Full data, 15 epochs, seeds 1-3, in each
 mode: legacy asynchronous, legacy synchronous (--sync_replicas), modern
 (MultiWorkerMirroredStrategy). Each mode's mean test accuracy must be within
 0.5 percentage points of the single-process mean, 96.4% (README, Results:
@@ -22,7 +22,6 @@ import pytest
 
 import helpers
 
-# Its own target for now: its nine runs have not been timed on the CI machine.
 pytestmark = [pytest.mark.parity, pytest.mark.cluster_parity]
 
 SEEDS = (1, 2, 3)
