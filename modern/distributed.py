@@ -58,7 +58,14 @@ def join_cluster(role: cluster.Role) -> tf.distribute.MultiWorkerMirroredStrateg
   coordination service's heartbeats instead.
   """
   cluster.rendezvous(role)
-  return tf.distribute.MultiWorkerMirroredStrategy()
+  strategy = tf.distribute.MultiWorkerMirroredStrategy()
+  # Each worker feeds its one replica its shard (worker_dataset).
+  if strategy.num_replicas_in_sync != len(role.worker_hosts):
+    raise errors.UserError(
+        f"{role.name}: {strategy.num_replicas_in_sync} replicas for "
+        f"{len(role.worker_hosts)} workers: each worker must train on one "
+        "device (hide the others, e.g. CUDA_VISIBLE_DEVICES=0)")
+  return strategy
 
 
 def chief_value(strategy: tf.distribute.Strategy, value: int, is_chief: bool) -> int:
