@@ -6,7 +6,8 @@
     from the same initial weights and global batches (tests/test_parity.py's
     ten-step tolerances).
   A synchronous cluster killed in a checkpoint's save resumes and ends as
-    the uninterrupted run, digit for digit; a task that dies stops the others.
+    the uninterrupted run, digit for digit (both ports); a task that dies
+    stops the others; the evaluate and migrate commands take its outputs.
   Bad cluster input is one line and exit 2; a ps without workers ends; a
     modern worker that never joins is named in one line, and a synchronous
     worker that dies is named by the chief.
@@ -37,12 +38,18 @@ import tensorflow as tf
 
 from common import checkpoint_dir
 from common import cluster
+from common import console
 from common import hparams as hp
 import helpers
 import numpy_reference as ref
+from legacy import checkpoints as legacy_checkpoints
 from legacy import distributed as legacy_distributed
+from legacy import evaluate as legacy_evaluate
 from legacy import train as legacy_train
+from migration import migrate_checkpoint
+from modern import checkpoints as modern_checkpoints
 from modern import distributed as modern_distributed
+from modern import evaluate as modern_evaluate
 from modern import train as modern_train
 
 SEED = 7
@@ -273,17 +280,23 @@ def exact_weights(port, hparams, train_set):
 
 @pytest.mark.parametrize("port, flags", [("legacy", ["--sync_replicas"]),
                                          ("modern", [])])
-def test_killed_cluster_resumes_and_ends_as_if_never_stopped(port, flags, tmp_path):
+def test_killed_cluster_resumes_and_ends_as_if_never_stopped(port, flags, tmp_path,
+                                                           full_mnist):
   """A synchronous hw05 cluster (dropout, Adam): the chief SIGKILLed in epoch
   2's save (the checkpoint fault hook) is named and the others stopped; the
   same command again resumes after epoch 1 and prints, digit for digit, what
-  an uninterrupted cluster prints (each worker's dropout stream replayed)."""
+  an uninterrupted cluster prints (each worker's dropout stream replayed).
+  The uninterrupted cluster's outputs are the single process's kind."""
   args = ["--seed=7", "--train_limit=1000", "--training_epochs=4", *flags]
   def ckpt(name):
     return f"--checkpoint_dir={tmp_path / name}"
+  save_path = tmp_path / "model.keras"
   uninterrupted, _ = run_launcher(port, "hw05", *args, ckpt("a"),
+                                  *([f"--save_path={save_path}"] if port == "modern" else []),
                                   log_dir=tmp_path / "run0")
   assert uninterrupted.returncode == 0, uninterrupted.stderr
+  accuracy_line = helpers.summary_lines(uninterrupted.stdout)[-1]
+  assert accuracy_line in evaluated_lines(port, tmp_path / "a", save_path, full_mnist.test)
   killed, _ = run_launcher(port, "hw05", *args, ckpt("b"), log_dir=tmp_path / "run1",
                            env={checkpoint_dir.FAULT_ENV: "kill_in_save:2"})
   helpers.assert_one_error_line(killed, "worker 0 was killed by SIGKILL",
@@ -294,6 +307,21 @@ def test_killed_cluster_resumes_and_ends_as_if_never_stopped(port, flags, tmp_pa
   assert resumed.returncode == 0, resumed.stderr
   assert (helpers.summary_lines(resumed.stdout)
           == helpers.summary_lines(uninterrupted.stdout)[1:])
+
+
+def evaluated_lines(port, run_dir, save_path, test_set):
+  """The Accuracy lines of what evaluates a cluster's outputs: legacy's
+  --checkpoint_dir in legacy.evaluate and migrated to .keras
+  (modern.migrate_checkpoint) in modern.evaluate; modern's --save_path."""
+  if port == "modern":
+    return {console.accuracy_line(modern_evaluate.evaluate(str(save_path), test_set).accuracy)}
+  migrated = str(run_dir.parent / "migrated.keras")
+  modern_checkpoints.save_model(migrate_checkpoint.build_model(
+      legacy_checkpoints.read_mlp_checkpoint(str(run_dir))), migrated)
+  lines = {console.accuracy_line(legacy_evaluate.evaluate(str(run_dir), test_set).accuracy),
+           console.accuracy_line(modern_evaluate.evaluate(migrated, test_set).accuracy)}
+  assert len(lines) == 1, lines
+  return lines
 
 
 def test_ctrl_c_stops_every_task(tmp_path):
