@@ -37,7 +37,6 @@ from common import input_data
 from common import serving
 from modern import checkpoints
 from modern import export
-from modern import mlp
 from modern import summaries
 from modern import train
 
@@ -166,13 +165,6 @@ def check_outputs(save_path, logdir) -> None:
     files.writable_directory(logdir, "--logdir")
 
 
-def test_accuracy(model: keras.Model, test: input_data.DataSet) -> float:
-  """Accuracy on the whole test set, on this worker alone (Dropout off)."""
-  metric = mlp.evaluation()
-  metric.update_state(test.labels, model(train.to_float(test.images), training=False))
-  return float(metric.result())
-
-
 def run_task(role: cluster.Role, hparams: hp.HParams,
              data_sets: input_data.Datasets, save_path: Optional[str] = None,
              checkpoint_dir: Optional[str] = None, logdir: Optional[str] = None,
@@ -234,7 +226,7 @@ def run_task(role: cluster.Role, hparams: hp.HParams,
       scalars.write_cost(epoch, avg_cost)
 
   # Evaluate on the whole test set; the chief reports and writes the model.
-  accuracy = test_accuracy(model, data_sets.test)
+  accuracy = train.test_accuracy(model, data_sets.test)
   if chief:
     print_fn(console.accuracy_line(accuracy))
     scalars.write_final_accuracy(accuracy)

@@ -50,9 +50,6 @@ class Summaries(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     self.write_cost(epoch + 1, logs["loss"])
 
-  def on_test_end(self, logs=None):  # model.evaluate on the test set
-    self.write_final_accuracy(logs["accuracy"])
-
   def close(self) -> None:
     if self.writer:
       self.writer.close()

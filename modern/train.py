@@ -35,25 +35,6 @@ class TrainingResult:
   weights: Dict[str, np.ndarray]  # "hidden1/kernel" -> value
 
 
-# Training steps per call into TensorFlow: one call per step spends more
-# time in Python and dispatch than in the maths (1.6-1.9x slower here); 50
-# still updates the progress bar 11 times an epoch.
-STEPS_PER_EXECUTION = 50
-
-
-def steps_per_execution(steps_per_epoch: Optional[int] = None) -> int:
-  """STEPS_PER_EXECUTION, or the largest count below it that divides the epoch.
-
-  fit() reads all epochs' batches from one stream (make_dataset), and a call
-  into TensorFlow does not stop at an epoch's end: the count must divide
-  the epoch's steps (550 = 11 x 50 for the full data set).
-  """
-  if not steps_per_epoch:
-    return STEPS_PER_EXECUTION
-  return max(n for n in range(1, STEPS_PER_EXECUTION + 1)
-             if steps_per_epoch % n == 0)
-
-
 class EpochSummary(keras.callbacks.Callback):
   """Prints legacy's `Epoch: 0001 cost = ...` lines.
 
@@ -142,8 +123,14 @@ def build_model(hparams: hp.HParams,
   model.compile(optimizer=mlp.training(hparams.optimizer, hparams.learning_rate,
                                        hparams.beta1, hparams.beta2,
                                        hparams.epsilon),
-                loss=mlp.loss(), metrics=[mlp.evaluation()],
-                steps_per_execution=steps_per_execution(steps_per_epoch))
+                # No metric: the training lines need only the cost, and the
+                # accuracy is measured once, on the test set (test_accuracy).
+                loss=mlp.loss(),
+                # A whole epoch per call into TensorFlow: one call per step
+                # spends more time in Python and dispatch than in the maths
+                # (1.6-1.9x slower here). fit reads all epochs from one stream
+                # (make_dataset), so a call must end at an epoch's end.
+                steps_per_execution=steps_per_epoch or 1)
   return model
 
 
@@ -152,6 +139,17 @@ def model_weights(model: keras.Model) -> Dict[str, np.ndarray]:
   # v.path carries the model's name too ("mlp/hidden1/kernel").
   return {v.path.removeprefix(f"{model.name}/"): v.numpy()
           for v in model.trainable_variables}
+
+
+def test_accuracy(model: keras.Model, test: input_data.DataSet) -> float:
+  """Accuracy on the whole test set in one eager call, Dropout off.
+
+  Eager, where model.evaluate would first trace a test function for its
+  one batch (0.2-0.8 s of a run, docs/speed.md).
+  """
+  metric = mlp.evaluation()
+  metric.update_state(test.labels, model(to_float(test.images), training=False))
+  return float(metric.result())
 
 
 @contextlib.contextmanager
@@ -221,11 +219,9 @@ def run_training(hparams: hp.HParams, data_sets: input_data.Datasets,
                 shuffle=False)  # the dataset orders itself
 
   # Evaluate on the whole test set (Dropout is off outside training).
-  test = data_sets.test
-  _, accuracy = model.evaluate(to_float(test.images), test.labels,
-                               batch_size=test.num_examples, verbose=0,
-                               callbacks=[scalars])
+  accuracy = test_accuracy(model, data_sets.test)
   print_fn(console.accuracy_line(accuracy))
+  scalars.write_final_accuracy(accuracy)
   scalars.close()
   if save_path:
     checkpoints.save_model(model, save_path)
