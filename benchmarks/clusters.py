@@ -32,7 +32,7 @@ EPOCHS = 5  # enough for steady steps; 15 would triple the cluster part's time
 
 def parameter_count(hidden_units=hp.SCRIPTS["hw04"].hidden_units) -> int:
   """Weights and biases of the MLP (hw04: 269,450)."""
-  sizes = (hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES)
+  sizes = hp.layer_sizes(hidden_units)
   return sum(n * m + m for n, m in zip(sizes[:-1], sizes[1:]))
 
 
@@ -79,15 +79,17 @@ def summarise(results: dict) -> dict:
   table = {}
   for mode, (port, flags) in MODES.items():
     cluster, single = f"{mode} cluster", f"{port} one process"
-    # async: each worker steps through its own batches of 100; sync: global steps.
-    worker_steps = steps // WORKERS if mode.endswith("async") else steps
-    reference = single if mode.endswith("async") else f"{port} one process, batch 50"
-    reference_steps = steps if mode.endswith("async") else 2 * steps
-    step_s = median(cluster, "train_s") / worker_steps
+    train_s = median(cluster, "train_s")
+    if mode.endswith("async"):  # each worker steps through its own batches of 100
+      worker_steps, reference, reference_steps = steps // WORKERS, single, steps
+    else:  # global steps, each worker on half of every batch
+      worker_steps = steps
+      reference, reference_steps = f"{port} one process, batch 50", 2 * steps
+    step_s = train_s / worker_steps
     table[mode] = {
         "epochs": EPOCHS, "workers": WORKERS,
-        "train_s": median(cluster, "train_s"),
-        "steps_per_s": steps / median(cluster, "train_s"),
+        "train_s": train_s,
+        "steps_per_s": steps / train_s,
         "single_steps_per_s": steps / median(single, "train_s"),
         "process_s": median(cluster, "process_s"),
         "single_process_s": median(single, "process_s"),

@@ -79,6 +79,11 @@ OPTIMIZERS = ("gd", "adam")
 DROPOUT_LAYERS = ("hidden", "input_hidden", "all")
 
 
+def layer_sizes(hidden_units) -> tuple:
+  """The widths from the image to the logits: (784, *hidden_units, 10)."""
+  return (IMAGE_PIXELS, *hidden_units, NUM_CLASSES)
+
+
 def layer_names(num_hidden: int):
   """hidden1, hidden2, ... then softmax_linear, as in TF1's tutorial mnist.py.
 

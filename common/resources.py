@@ -37,7 +37,7 @@ def model_bytes(hidden_units: Sequence[int], optimizer: str,
   Returns:
     The estimate in bytes.
   """
-  sizes = [hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES]
+  sizes = hp.layer_sizes(hidden_units)
   parameters = sum((fan_in + 1) * fan_out
                    for fan_in, fan_out in zip(sizes, sizes[1:]))
   units = sum(sizes[1:])

@@ -47,7 +47,7 @@ def inference(images, hidden_units, activation="sigmoid", init="uniform:1.0",
   """
   weights_spec = hp.parse_init(init, hp.WEIGHT_INITS)
   bias_spec = hp.parse_init(bias_init, hp.BIAS_INITS)
-  sizes = (hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES)
+  sizes = hp.layer_sizes(hidden_units)
   names = hp.layer_names(len(hidden_units))
   layer = images
   if keep_prob is not None and dropout_layers == "input_hidden":

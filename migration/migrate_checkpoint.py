@@ -107,7 +107,7 @@ def main() -> None:
   target = serving.prepare_export(FLAGS.export_dir, FLAGS.export_version)
   checkpoint = legacy_checkpoints.read_mlp_checkpoint(FLAGS.checkpoint,
                                                       FLAGS.activation)
-  sizes = (hp.IMAGE_PIXELS, *checkpoint.hidden_units, hp.NUM_CLASSES)
+  sizes = hp.layer_sizes(checkpoint.hidden_units)
   what = (f"{' -> '.join(map(str, sizes))}, {checkpoint.activation}, "
           f"from the legacy checkpoint {checkpoint.prefix}")
   if FLAGS.with_optimizer or FLAGS.checkpoint_dir:
