@@ -1,29 +1,35 @@
 """make bench: speed and memory of both ports against the FLOP floor.
 
-For hw04 and hw05 in legacy and modern, in one run on this machine:
-  - training time of the full 15 epochs (median, min and max over --runs
-    runs) and steps per second;
-  - the whole-process time of `make <port>-<script>` (import, data, train,
-    evaluate) and its peak resident memory;
-  - the machine's float32 matmul throughput with TF, and each port's
-    training time as a multiple of the FLOP floor: the model's forward +
-    backward FLOPs for the 15 epochs divided by that throughput.
+For hw04 and hw05 in legacy and modern, in one run on this machine, each
+target --runs times (5; --quick: once):
+  - the training phase (median, min-max) and steps per second;
+  - the whole process of `make <port>-<script>` (median, min-max), what it
+    spends outside training (import, data, evaluation, start and exit) and
+    its after-training phase (last `Epoch:` line to `Accuracy:` line);
+  - its peak resident memory;
+  - the training time as a multiple of the FLOP floor: the model's forward +
+    backward FLOPs for the 15 epochs over the machine's float32 matmul rate
+    on all its cores, a one-thread product on every core at once (the
+    one-thread rate is printed beside it).
 Every measured run is the real make target, timed from outside (wall clock,
 peak RSS from wait4) and from inside (phase times the entry point writes
-when $MNIST_PORT_TIMINGS names a file). Legacy and modern runs alternate and
-their ratio is taken pair by pair, since the machine's speed drifts. Prints
-one table and writes it as JSON (--out), so numbers compare between commits.
+when $MNIST_PORT_TIMINGS names a file). The targets alternate and ratios are
+taken pair by pair (modern/legacy; each port over the JAX peer), since the
+machine's speed drifts. A run whose whole process took more than 20% above
+its target's median is flagged. Prints one table and writes it as JSON
+(--out), so numbers compare between commits.
 
 Then hw04 on a 2-worker cluster in each mode against one process
 (benchmarks/clusters.py; --cluster_runs 0 leaves it out).
 
-With --jax_python (a Python that has jax), a peer to set the pace,
+With --jax_python (a Python that has jax), the peer that sets the pace,
 benchmarks/jax_peer.py (the same MLP written in JAX), runs in turn with the
-ports and is timed the same way; modern's time over the peer's is taken pair
-by pair too.
+ports and is timed the same way. With --cpus (e.g. 0), everything, the
+matmul rates included, runs on those processors only: `--cpus 0` is a
+one-core machine.
 
-  python -m benchmarks.bench [--runs 3] [--out bench.json] [--jax_python P]
-                            [--cluster_runs 3]
+  python -m benchmarks.bench [--runs 5 | --quick] [--out bench.json]
+                            [--jax_python P] [--cluster_runs 3] [--cpus 0]
 """
 
 import argparse
@@ -44,6 +50,7 @@ PORTS = ("legacy", "modern")
 PEER = "jax"
 SCRIPTS = ("hw04", "hw05")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLOW_RUN = 1.2  # a whole process this many times its target's median is flagged
 
 
 def flops_per_example(hidden_units=hp.HParams.hidden_units) -> int:
@@ -53,13 +60,14 @@ def flops_per_example(hidden_units=hp.HParams.hidden_units) -> int:
   and the input gradient of every layer but the first (nothing flows back
   into the images). Elementwise work is left out: the floor is the matmuls.
   """
-  sizes = (hp.IMAGE_PIXELS, *hidden_units, hp.NUM_CLASSES)
+  sizes = hp.layer_sizes(hidden_units)
   layers = [n * m for n, m in zip(sizes[:-1], sizes[1:])]
   return 2 * (2 * sum(layers) + sum(layers[1:]))
 
 
 def matmul_gflops(seconds: float = 5.0) -> float:
-  """TF's float32 matmul throughput here on the model's first-layer shape."""
+  """TF's float32 matmul throughput here on the model's first-layer shape,
+  with the threads this process's TensorFlow was given."""
   tf = console.import_tensorflow()
   images = tf.random.normal([100, hp.IMAGE_PIXELS])
   weights = tf.random.normal([hp.IMAGE_PIXELS, 256])
@@ -81,6 +89,31 @@ def matmul_gflops(seconds: float = 5.0) -> float:
     rates.append(2 * 100 * hp.IMAGE_PIXELS * 256 * reps
                  / (time.perf_counter() - start) / 1e9)
   return statistics.median(rates)
+
+
+def matmul_rates() -> dict:
+  """The matmul rate on one thread, and on all of this process's cores: one
+  one-thread process per core at once, their rates summed (TF splitting one
+  small product over two threads does less than two products side by side).
+  Each in a fresh process: TF fixes its threads at start-up."""
+  code = "from benchmarks import bench; print(bench.matmul_gflops())"
+  env = {k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")}
+  env.update(console.thread_environment(1))
+
+  def start(count):
+    return [subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True) for _ in range(count)]
+
+  def rates(procs):
+    outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+      raise SystemExit("error: the matmul measurement failed")
+    return [float(out.split()[-1]) for out in outs]
+
+  one_thread = rates(start(1))[0]
+  all_cores = sum(rates(start(len(os.sched_getaffinity(0)))))
+  return {"all_cores": all_cores, "one_thread": one_thread}
 
 
 def command(port: str, script: str, seed: int, jax_python: str = None):
@@ -135,19 +168,23 @@ def summarize(values):
 def main(argv=None) -> None:
   """Parse, check the JAX Python, measure the floor, run, summarise, write."""
   args = _parse_args(argv)
+  if args.cpus:  # the children (every run, the matmul rates) inherit it
+    os.sched_setaffinity(0, args.cpus)
   scripts = args.scripts.split(",")
   ports = PORTS + ((PEER,) if args.jax_python else ())
   _check_jax_python(args.jax_python)
-  gflops, floor_s, steps = _measure_floor()
+  rates, floor_s, steps = _measure_floor()
   runs = _run_all(ports, scripts, args.runs, args.jax_python)
-  results = {"matmul_gflops": gflops, "floor_s": floor_s,
-             "flops_per_example": flops_per_example(),
+  results = {"matmul_gflops": rates["all_cores"],
+             "matmul_gflops_one_thread": rates["one_thread"],
+             "floor_s": floor_s, "flops_per_example": flops_per_example(),
+             "runs": args.runs,
              # The machine, as the targets' TensorFlow saw it (the commands'
              # defaults: one intra-op thread, native kernels).
              "machine": machine.fingerprint(
                  {**os.environ, **console.thread_environment(1)}),
              "targets": _summarise_runs(runs, steps, floor_s)}
-  _print_table(gflops, floor_s, results["targets"])
+  _print_table(rates, floor_s, results["targets"])
   if args.cluster_runs:
     results["clusters"] = clusters.summarise(clusters.run_all(measure, args.cluster_runs))
     clusters.print_table(results["clusters"])
@@ -157,7 +194,9 @@ def main(argv=None) -> None:
 def _parse_args(argv):
   """The command line: runs per target, the JSON file, scripts, a JAX Python."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--runs", type=int, default=3, help="runs per target")
+  parser.add_argument("--runs", type=int, default=5, help="runs per target")
+  parser.add_argument("--quick", action="store_true",
+                      help="one run of each target and of each cluster mode")
   parser.add_argument("--out", default="bench.json", help="JSON results")
   parser.add_argument("--scripts", default=",".join(SCRIPTS))
   parser.add_argument("--jax_python", help="a Python with jax: also time "
@@ -165,7 +204,31 @@ def _parse_args(argv):
   parser.add_argument("--cluster_runs", type=int, default=3,
                       help="runs of each cluster mode and its one-process "
                       "references (benchmarks/clusters.py); 0: none")
-  return parser.parse_args(argv)
+  parser.add_argument("--cpus", help="run on these processors only, e.g. 0 "
+                      "(one core) or 0,1")
+  args = parser.parse_args(argv)
+  if args.quick:
+    args.runs, args.cluster_runs = 1, min(args.cluster_runs, 1)
+  if args.runs < 1 or args.cluster_runs < 0:
+    raise SystemExit(f"error: --runs {args.runs} --cluster_runs "
+                     f"{args.cluster_runs}: give at least 1 run (0 cluster runs "
+                     "leave the clusters out)")
+  args.cpus = _cpu_set(args.cpus) if args.cpus else None
+  return args
+
+
+def _cpu_set(text: str) -> set:
+  """"0,1" -> {0, 1}, processors this machine lets the bench run on; else
+  one line and exit 1."""
+  offered = os.sched_getaffinity(0)
+  try:
+    cpus = {int(c) for c in text.split(",")}
+  except ValueError:
+    cpus = None
+  if not cpus or not cpus <= offered:
+    raise SystemExit(f"error: --cpus {text}: give processor numbers from "
+                     f"{','.join(map(str, sorted(offered)))}, e.g. --cpus 0")
+  return cpus
 
 
 def _check_jax_python(jax_python) -> None:
@@ -176,27 +239,31 @@ def _check_jax_python(jax_python) -> None:
 
 
 def _measure_floor():
-  """The matmul throughput, the 15-epoch FLOP floor (printed to stderr) and
-  the training steps in 15 epochs."""
-  gflops = matmul_gflops()
+  """The matmul rates, the 15-epoch FLOP floor on all cores (printed to
+  stderr) and the training steps in 15 epochs."""
+  rates = matmul_rates()
   epochs = hp.HParams.training_epochs
   steps = epochs * (hp.TRAIN_EXAMPLES // hp.HParams.batch_size)
-  floor_s = flops_per_example() * hp.TRAIN_EXAMPLES * epochs / (gflops * 1e9)
-  print(f"matmul throughput {gflops:.0f} GFLOP/s; {flops_per_example() / 1e6:.2f} "
-        f"MFLOP per example; 15-epoch floor {floor_s:.1f} s", file=sys.stderr)
-  return gflops, floor_s, steps
+  floor_s = (flops_per_example() * hp.TRAIN_EXAMPLES * epochs
+             / (rates["all_cores"] * 1e9))
+  print(f"matmul {rates['all_cores']:.0f} GFLOP/s on "
+        f"{len(os.sched_getaffinity(0))} core(s), {rates['one_thread']:.0f} on "
+        f"one thread; {flops_per_example() / 1e6:.2f} MFLOP per example; "
+        f"15-epoch floor {floor_s:.1f} s", file=sys.stderr)
+  return rates, floor_s, steps
 
 
 def _run_all(ports, scripts, count: int, jax_python) -> dict:
   """Every target `count` times, ports alternating; {(port, script): [run]}."""
-  runs = {(p, s): [] for p in ports for s in scripts}
+  runs = {(p, s): [] for s in scripts for p in ports}
   for r in range(1, count + 1):
     for script in scripts:
       for port in ports:  # alternate, so each pair shares the machine's mood
         run = run_target(port, script, seed=r, jax_python=jax_python)
         runs[port, script].append(run)
         print(f"run {r}/{count} {port}-{script}: train {run['train_s']:.1f} s, "
-              f"process {run['process_s']:.1f} s, {run['peak_rss_mb']:.0f} MiB",
+              f"process {run['process_s']:.1f} s, after training "
+              f"{run['evaluate_s']:.2f} s, {run['peak_rss_mb']:.0f} MiB",
               file=sys.stderr)
   return runs
 
@@ -209,43 +276,76 @@ def _summarise_runs(runs: dict, steps: int, floor_s: float) -> dict:
 
 def _target_entry(runs: dict, port: str, script: str, steps: int,
                   floor_s: float) -> dict:
-  """One target's times, memory and accuracies; for modern, also its time
-  over legacy's (and the peer's), pair by pair."""
+  """One target's times, memory, accuracies, slow runs and its ratios to
+  the other targets of its script, pair by pair."""
   rs = runs[port, script]
   train_s = summarize([r["train_s"] for r in rs])
-  entry = {
+  process_s = summarize([r["process_s"] for r in rs])
+  return {
       "train_s": train_s,
+      "process_s": process_s,
+      "outside_training_s": summarize([r["process_s"] - r["train_s"] for r in rs]),
+      "after_training_s": summarize([r["evaluate_s"] for r in rs]),
       "steps_per_s": steps / train_s["median"],
       "floor_multiple": train_s["median"] / floor_s,
-      "process_s": summarize([r["process_s"] for r in rs]),
       "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
       "phases_median": {k: statistics.median(r[k] for r in rs)
                         for k in ("import_s", "data_s", "evaluate_s")},
       "accuracies": [r["accuracy"] for r in rs],
+      "slow_runs": slow_runs(rs, process_s["median"]),
+      "ratios": _ratios(runs, port, script),
   }
-  if port == "modern":
-    for other in ("legacy", PEER):
-      if (other, script) in runs:
-        entry[f"modern_over_{other}"] = summarize(
-            [m["train_s"] / o["train_s"] for m, o in zip(rs, runs[other, script])])
-  return entry
 
 
-def _print_table(gflops: float, floor_s: float, targets: dict) -> None:
+def slow_runs(rs, median_s: float) -> list:
+  """The runs (1-based) whose whole process took over SLOW_RUN x the median."""
+  return [{"run": i, "process_s": r["process_s"],
+           "over_median": r["process_s"] / median_s}
+          for i, r in enumerate(rs, 1) if r["process_s"] > SLOW_RUN * median_s]
+
+
+def _ratios(runs: dict, port: str, script: str) -> dict:
+  """Pair by pair: modern over legacy (training and whole process), each
+  port over the peer (training); {"modern/legacy train": summary, ...}."""
+  ratios = {}
+  others = {"modern": ("legacy", PEER), "legacy": (PEER,)}.get(port, ())
+  for other in others:
+    if (other, script) not in runs:
+      continue
+    pairs = list(zip(runs[port, script], runs[other, script]))
+    keys = ("train_s", "process_s") if other != PEER else ("train_s",)
+    for key in keys:
+      ratios[f"{port}/{other} {key[:-2]}"] = summarize(
+          [a[key] / b[key] for a, b in pairs])
+  return ratios
+
+
+RATIO_COLUMNS = {"modern/legacy train": "m/l train", "modern/legacy process":
+                 "m/l proc", "legacy/jax train": "l/jax", "modern/jax train": "m/jax"}
+
+
+def _print_table(rates: dict, floor_s: float, targets: dict) -> None:
   """The floor, then one line per target, to stdout."""
-  print(f"\nmatmul {gflops:.0f} GFLOP/s, floor {floor_s:.1f} s for 15 epochs "
-        f"({flops_per_example() * hp.TRAIN_EXAMPLES / 1e9:.1f} GFLOP an epoch)")
-  print(f"{'target':<13} {'train s (min-max)':>20} {'steps/s':>8} {'x floor':>8}"
-        f" {'process s':>10} {'peak MiB':>8} {'modern/legacy':>14}"
-        f" {'modern/jax':>11}")
+  print(f"\nmatmul {rates['all_cores']:.0f} GFLOP/s on all cores "
+        f"({rates['one_thread']:.0f} on one thread), floor {floor_s:.1f} s for "
+        f"15 epochs ({flops_per_example() * hp.TRAIN_EXAMPLES / 1e9:.1f} GFLOP "
+        "an epoch)")
+  print(f"{'target':<12} {'train s (min-max)':>19} {'process s (min-max)':>20}"
+        f" {'outside':>7} {'after':>5} {'steps/s':>7} {'x floor':>7}"
+        f" {'MiB':>4} " + " ".join(f"{c:>9}" for c in RATIO_COLUMNS.values())
+        + "  slow runs")
   for name, e in targets.items():
-    t = e["train_s"]
-    ratios = [f"{e[key]['median']:.2f}" if key in e else ""
-              for key in ("modern_over_legacy", f"modern_over_{PEER}")]
-    print(f"{name:<13} {t['median']:>6.1f} ({t['min']:.1f}-{t['max']:.1f})"
-          f"{'':>4} {e['steps_per_s']:>8.0f} {e['floor_multiple']:>8.2f}"
-          f" {e['process_s']['median']:>10.1f} {e['peak_rss_mb']:>8.0f}"
-          f" {ratios[0]:>14} {ratios[1]:>11}")
+    t, p = e["train_s"], e["process_s"]
+    ratios = [f"{e['ratios'][c]['median']:.2f}" if c in e["ratios"] else ""
+              for c in RATIO_COLUMNS]
+    slow = ", ".join(f"run {r['run']} +{100 * (r['over_median'] - 1):.0f}%"
+                     for r in e["slow_runs"])
+    print(f"{name:<12} {t['median']:>6.1f} ({t['min']:.1f}-{t['max']:.1f})"
+          f"{'':>1} {p['median']:>7.1f} ({p['min']:.1f}-{p['max']:.1f})"
+          f" {e['outside_training_s']['median']:>7.1f}"
+          f" {e['after_training_s']['max']:>5.2f} {e['steps_per_s']:>7.0f}"
+          f" {e['floor_multiple']:>7.2f} {e['peak_rss_mb']:>4.0f} "
+          + " ".join(f"{r:>9}" for r in ratios) + f"  {slow}")
 
 
 def _write_json(out: str, results: dict) -> None:

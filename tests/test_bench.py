@@ -101,6 +101,50 @@ def test_a_jax_python_without_jax_is_one_line_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flags,problem", [
+    (("--cpus=9999",), "--cpus 9999: give processor numbers from"),
+    (("--cpus=x",), "--cpus x: give processor numbers from"),
+    (("--runs=0",), "--runs 0 --cluster_runs 3: give at least 1 run"),
+])
+def test_bad_bench_flags_are_one_line_before_anything_runs(tmp_path, flags, problem):
+  out = tmp_path / "bench.json"
+  proc = run_module("benchmarks.bench", *flags, f"--out={out}")
+  assert proc.returncode == 1
+  assert len(proc.stderr.splitlines()) == 1 and problem in proc.stderr
+  assert not out.exists()
+
+
+def made_up_runs(process_s, train_s=None):
+  return [dict(process_s=p, train_s=t, evaluate_s=0.1, import_s=2.0, data_s=0.2,
+               peak_rss_mb=800, accuracy=0.9)
+          for p, t in zip(process_s, train_s or [p - 4 for p in process_s])]
+
+
+def test_a_run_over_120_percent_of_the_median_is_flagged():
+  runs = made_up_runs([10.0, 14.3, 12.0, 12.5, 15.0])  # median 12.0
+  assert bench.slow_runs(runs, 12.0) == [{"run": 5, "process_s": 15.0,
+                                          "over_median": pytest.approx(1.25)}]
+  assert [r["run"] for r in bench.slow_runs(runs, 10.0)] == [2, 4, 5]
+
+
+def test_ratios_are_taken_pair_by_pair():
+  """The machine slows down in run 2: pair by pair, modern is 0.5x legacy
+  in both runs, which the ratio of the medians would not say."""
+  runs = {("legacy", "hw04"): made_up_runs([14.0, 24.0], [10.0, 20.0]),
+          ("modern", "hw04"): made_up_runs([9.0, 14.0], [5.0, 10.0]),
+          ("jax", "hw04"): made_up_runs([6.0, 7.0], [4.0, 5.0])}
+  table = bench._summarise_runs(runs, steps=8250, floor_s=2.0)
+  modern = table["modern-hw04"]["ratios"]
+  assert modern["modern/legacy train"] == {"median": 0.5, "min": 0.5, "max": 0.5}
+  assert modern["modern/legacy process"]["median"] == pytest.approx(
+      (9 / 14 + 14 / 24) / 2)
+  assert modern["modern/jax train"]["max"] == pytest.approx(2.0)
+  assert table["legacy-hw04"]["ratios"] == {
+      "legacy/jax train": {"median": 3.25, "min": 2.5, "max": 4.0}}
+  assert table["modern-hw04"]["outside_training_s"]["median"] == pytest.approx(4.0)
+  assert table["modern-hw04"]["floor_multiple"] == pytest.approx(7.5 / 2.0)
+
+
 # ---------------------------------------------------------- clusters
 
 
