@@ -345,9 +345,7 @@ def legacy_test_accuracy(hparams, weights, test):
 def keras_test_accuracy(hparams, weights, test):
   model = modern_train.build_model(hparams)
   transplant.set_keras_weights(model, weights)
-  _, accuracy = model.evaluate(test.images, test.labels,
-                               batch_size=test.num_examples, verbose=0)
-  return accuracy
+  return modern_train.test_accuracy(model, test)
 
 
 @pytest.mark.parametrize("script", ["hw04", "hw05"])
