@@ -131,6 +131,9 @@ def build_model(hparams: hp.HParams,
                 # (1.6-1.9x slower here). fit reads all epochs from one stream
                 # (make_dataset), so a call must end at an epoch's end.
                 steps_per_execution=steps_per_epoch or 1)
+  # The optimizer's slots now, not inside fit's first trace: a tf.function
+  # whose first trace creates variables is traced a second time.
+  model.optimizer.build(model.trainable_variables)
   return model
 
 

@@ -403,6 +403,31 @@ def test_input_pipeline_runs_without_the_autotuner(mnist):
   assert batches == [100] * 6  # 3 steps an epoch, both epochs
 
 
+def test_fit_traces_the_training_step_once(mnist, monkeypatch):
+  """build_model builds the optimizer's slots: created inside fit's first
+  trace, they made tf.function trace the step a second time (0.3-0.7 s of
+  a run, docs/speed.md)."""
+  traces = []
+  original = mlp.MLP.train_step
+
+  def counted(self, data):
+    traces.append(tf.executing_eagerly())
+    return original(self, data)
+
+  def no_variable_here(next_creator, **kwargs):
+    raise AssertionError(f"fit created variable {kwargs.get('name')}")
+
+  monkeypatch.setattr(mlp.MLP, "train_step", counted)
+  hparams = dataclasses.replace(hp.SCRIPTS["hw05"], training_epochs=2,
+                                seed=1, train_limit=300)
+  data_sets = small_data_sets(mnist, 300)
+  model = train.build_model(hparams, steps_per_epoch=3)
+  with tf.variable_creator_scope(no_variable_here):
+    model.fit(train.make_dataset(data_sets.train, 100, 1, 2), epochs=2,
+              steps_per_epoch=3, verbose=0, shuffle=False)
+  assert traces == [False]  # traced once, in a graph
+
+
 def test_uint8_and_float32_data_sets_train_the_same_run(pixels, mnist):
   """The make targets train modern on uint8 images (cli asks for
   port.PORT.image_dtype); the parity suite and the sweeps hand it float32 ones.
