@@ -188,8 +188,7 @@ def keras_model(state: RunState):
   """
   import keras  # pylint: disable=g-import-not-at-top
   model = modern_train.build_model(state.hparams)
-  optimizer = model.optimizer
-  optimizer.build(model.trainable_variables)
+  optimizer = model.optimizer  # built: its slots exist
   transplant.set_keras_weights(model, state.weights)
   for name in state.weights if state.slots else ():
     variable = transplant.keras_variable(model, name)

@@ -51,8 +51,7 @@ class Checkpoints:
 
   def __init__(self, directory: str, model: keras.Model):
     self.directory = directory
-    # The slots exist once the optimizer is built: a restore needs them now.
-    model.optimizer.build(model.trainable_variables)
+    # model's optimizer is built (train.build_model): a restore needs its slots.
     self.state = tf.Variable("", trainable=False, name="training_state")
     self.checkpoint = tf.train.Checkpoint(
         model=model, optimizer=model.optimizer,

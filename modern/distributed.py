@@ -195,8 +195,7 @@ def run_task(role: cluster.Role, hparams: hp.HParams,
   train_set = data_sets.train
   steps = train_set.num_examples // hparams.batch_size
   with strategy.scope():
-    model = train.build_model(hparams, steps)
-    model.optimizer.build(model.trainable_variables)  # its slots mirrored too
+    model = train.build_model(hparams, steps)  # its optimizer's slots too
   # Outside the scope: a string variable cannot be mirrored (broadcast).
   checkpointer = (checkpoints.Checkpoints(checkpoint_dir, model)
                   if checkpoint_dir else None)

@@ -114,7 +114,10 @@ def make_dataset(data_set: input_data.DataSet, batch_size: int, seed: int,
 
 def build_model(hparams: hp.HParams,
                 steps_per_epoch: Optional[int] = None) -> keras.Model:
-  """The compiled model for `hparams`; seeds everything first if asked."""
+  """The compiled model for `hparams`, its optimizer built (slots created).
+
+  Seeds everything first if asked.
+  """
   if hparams.seed is not None:
     keras.utils.set_random_seed(hparams.seed)
   model = mlp.inference(hparams.hidden_units, hparams.activation, hparams.init,
