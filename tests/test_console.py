@@ -6,6 +6,8 @@ The command-line runs start from a shell-like environment with a dead proxy
 
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -61,6 +63,18 @@ def test_stderr_is_silenced_only_inside_and_restored_after_errors(capfd):
       raise RuntimeError
   os.write(2, b"after\n")
   assert capfd.readouterr().err == "before\nafter\n"
+
+
+def test_import_leaves_tensorflows_objects_frozen_and_collection_on():
+  # A fresh interpreter: this one has TensorFlow imported already.
+  code = ("import gc; from common import console; console.import_tensorflow(); "
+          "print(gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects()))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, check=True, timeout=120).stdout.split()
+  enabled, frozen, tracked = out[0], int(out[1]), int(out[2])
+  assert enabled == "True"
+  # What Python's collections (the last one at exit too) still traverse.
+  assert frozen > 100_000 and tracked < frozen / 10, (frozen, tracked)
 
 
 # ---------------------------------------------------------------- default runs
