@@ -88,12 +88,14 @@ def _objects_kept_to_the_end():
   at exit, where Python's last collection traversed them all (0.9 s of
   every command on one core here; 0.1 s frozen: docs/speed.md).
   """
+  was_enabled = gc.isenabled()
   gc.disable()
   try:
     yield
   finally:
     gc.freeze()
-    gc.enable()
+    if was_enabled:
+      gc.enable()
 
 
 def import_tensorflow(verbose: bool = False, cluster_task: bool = False):
