@@ -66,23 +66,25 @@ def provenance_lines(out_dir: Optional[str] = None) -> List[str]:
 
 
 def machine_lines(records: Iterable[dict]) -> List[str]:
-  """Markdown: the kinds of machine the records came from, each apart.
+  """Markdown: the machines the records came from, each apart.
 
-  Records compare digit for digit only within one kind (machine.numerics:
-  the CPU unless --kernels=portable, the versions, the thread and kernel
-  settings); with more than one, the lines say that the tables pool them.
+  Records compare digit for digit only within one kind of numerics
+  (machine.numerics: the CPU unless --kernels=portable, the versions, the
+  thread and kernel settings), which may span several CPUs; with more than
+  one kind, the lines say that the tables pool them.
   """
-  kinds: Dict[Optional[str], list] = {}
+  machines: Dict[tuple, list] = {}
   for record in records:
     fingerprint = record.get("machine")
-    entry = kinds.setdefault(machine.numerics(fingerprint), [fingerprint, {}])
-    entry[1][record["port"]] = entry[1].get(record["port"], 0) + 1
+    key = (machine.numerics(fingerprint), machine.describe(fingerprint))
+    ports = machines.setdefault(key, {})
+    ports[record["port"]] = ports.get(record["port"], 0) + 1
   lines = []
-  for key, (fingerprint, ports) in kinds.items():
+  for (numerics, description), ports in machines.items():
     counts = ", ".join(f"{n} {port}" for port, n in sorted(ports.items()))
-    lines.append(f"- {sum(ports.values())} runs ({counts}) on "
-                 f"{machine.describe(fingerprint)}"
-                 + (f" (numerics `{key}`)" if key else ""))
+    lines.append(f"- {sum(ports.values())} runs ({counts}) on {description}"
+                 + (f" (numerics `{numerics}`)" if numerics else ""))
+  kinds = {numerics for numerics, _ in machines}
   if len(kinds) > 1:
     lines += ["", f"These are {len(kinds)} kinds of numerics: a seed gives "
               "other numbers on each, so compare them by distribution only. "

@@ -127,12 +127,13 @@ def save_model(model: keras.Model, save_path: str) -> None:
 
   As a plain keras.Sequential (mlp.plain_model), so that the file loads
   with keras.saving.load_model alone, without this project's code; with
-  the model's optimizer and loss if it was compiled.
+  the model's optimizer (as Keras' own class) and loss if it was compiled.
   """
   check_keras_path(save_path, "--save_path")
   plain = mlp.plain_model(model)
   if model.compiled:
-    plain.compile(optimizer=model.optimizer, loss=model.loss,
+    optimizer = mlp.keras_optimizer(model.optimizer, model.trainable_variables)
+    plain.compile(optimizer=optimizer, loss=model.loss,
                   metrics=[mlp.evaluation()])
   try:
     with files.atomic_path(save_path, suffix=port.KERAS_SUFFIX) as tmp:

@@ -98,6 +98,18 @@ def test_report_shows_each_kind_of_machine_apart():
   assert len(one_kind) == 1 and "kinds" not in one_kind[0]
 
 
+def test_report_names_every_cpu_behind_one_kind_of_numerics():
+  """Portable kernels give two CPUs one numerics: both are named, not pooled."""
+  portable = machine.fingerprint({"TF_NUM_INTRAOP_THREADS": "1",
+                                  **console.kernel_environment("portable")})
+  lines = report.machine_lines([record("legacy", portable, 1),
+                                record("modern", other_cpu(portable), 2)])
+  assert len(lines) == 2, lines
+  assert "Some Other CPU" not in lines[0] and "Some Other CPU" in lines[1]
+  assert lines[0].endswith(f"(numerics `{machine.numerics(portable)}`)")
+  assert lines[1].endswith(f"(numerics `{machine.numerics(portable)}`)")
+
+
 def test_a_sweep_refuses_to_add_runs_beside_another_machines():
   native_here = runner.worker_fingerprint("native")
   portable_here = runner.worker_fingerprint("portable")

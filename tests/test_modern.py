@@ -2,7 +2,7 @@
 
 The numbers are checked against the numpy re-implementation of the same maths
 in tests/numpy_reference.py (forward pass, softmax cross-entropy, backprop,
-SGD and Keras' Adam), never against outputs copied from a run. Only the public functions are used:
+SGD and TF1's Adam), never against outputs copied from a run. Only the public functions are used:
 mlp.inference/loss/training/evaluation, train.build_model, model_weights,
 run_training and the command line.
 """
@@ -22,6 +22,7 @@ import tensorflow as tf
 from common import errors
 from common import hparams as hp
 from common import input_data
+from modern import checkpoints
 from modern import mlp
 from modern import port
 from modern import train
@@ -315,6 +316,58 @@ def test_compiled_model_steps_match_numpy(batch):
   for (kernel, bias), (exp_kernel, exp_bias) in zip(dense_params(model), params):
     assert_allclose(kernel, exp_kernel, rtol=1e-4, atol=1e-5)
     assert_allclose(bias, exp_bias, rtol=1e-4, atol=1e-5)
+
+
+def train_steps(optimizer, batch, steps=3):
+  """`steps` steps of a seeded MLP with `optimizer`; (model, optimizer)."""
+  images, labels = batch
+  keras.utils.set_random_seed(5)
+  model = mlp.inference((64, 32))
+  model.compile(optimizer=optimizer, loss=mlp.loss())
+  for _ in range(steps):
+    model.train_on_batch(images, labels)
+  return model, optimizer
+
+
+def test_fused_adam_is_keras_adam_with_tf1s_one_minus_beta(batch):
+  """The fused kernel's steps are bit for bit Keras' Adam's, given what the
+  kernel computes in float32 that Keras computes in float64: 1 - beta."""
+  fused, _ = train_steps(mlp.training("adam", 0.9, 0.6, 0.8, 0.1), batch)
+  f32 = lambda x: float(np.float32(x))
+  keras_adam, _ = train_steps(keras.optimizers.Adam(
+      0.9, beta_1=f32(0.6), beta_2=f32(0.8), epsilon=0.1), batch)
+  for mine, theirs in zip(fused.optimizer.variables + fused.weights,
+                          keras_adam.optimizer.variables + keras_adam.weights,
+                          strict=True):
+    np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
+
+
+def test_fused_adam_runs_one_kernel_per_variable(batch):
+  model, optimizer = train_steps(mlp.training("adam", 0.9, 0.6, 0.8, 0.1), batch, 1)
+  variables = model.trainable_variables
+  step = tf.function(lambda grads: optimizer.apply(grads, variables))
+  graph = step.get_concrete_function(
+      [tf.TensorSpec(v.shape, v.dtype) for v in variables]).graph
+  ops = [op.type for op in graph.get_operations()]
+  assert ops.count("ResourceApplyAdam") == len(variables) == 6
+  assert "Sqrt" not in ops  # none of Keras' composed update
+
+
+def test_a_saved_model_holds_keras_own_adam_with_the_fused_ones_state(batch, tmp_path):
+  model, optimizer = train_steps(mlp.training("adam", 0.9, 0.6, 0.8, 0.1), batch)
+  twin = mlp.keras_optimizer(optimizer, model.trainable_variables)
+  assert type(twin) is keras.optimizers.Adam
+  assert twin.get_config() == optimizer.get_config()
+  path = tmp_path / "model.keras"
+  checkpoints.save_model(model, str(path))
+  loaded = keras.saving.load_model(path, safe_mode=True)  # compiled
+  assert type(loaded.optimizer) is keras.optimizers.Adam
+  assert int(loaded.optimizer.iterations) == 3
+  for mine, theirs in zip(loaded.optimizer.variables, optimizer.variables,
+                          strict=True):
+    np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+  sgd = mlp.training("gd")
+  assert mlp.keras_optimizer(sgd, model.trainable_variables) is sgd
 
 
 # ---------------------------------------------------------------- run_training
