@@ -201,7 +201,8 @@ def lost_task_error(role: Role, error: Exception) -> TaskLostError:
     if named:
       break
   what = (f"{' and '.join(named)} stopped answering" if named
-          else f"a task of the cluster failed ({first_line(error)})")
+          else f"a task of the cluster failed ({type(error).__name__}: "
+               f"{first_line(error)})")
   return TaskLostError(f"{role.name}: {what}; the cluster cannot go on without it")
 
 

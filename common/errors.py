@@ -1,6 +1,7 @@
 """Errors that commands turn into one line on stderr and an exit status."""
 
 import os
+import re
 import sys
 
 
@@ -58,7 +59,17 @@ def exit_now(error: Exception) -> None:
   os._exit(getattr(error, "exit_status", 1))
 
 
+# A TF session's error opens with "Graph execution error:" and each failed
+# op's Python traceback, closed by its "Node: 'name'" line; then the message.
+_TF_NODE_LINE = re.compile(r"^Node: '[^']*'$")
+
+
 def first_line(error: Exception) -> str:
   """An exception's message fit for a one-line error (TF's can span lines)."""
-  text = str(error).strip() or type(error).__name__
-  return text.splitlines()[0]
+  lines = [line for line in str(error).strip().splitlines() if line.strip()]
+  if not lines:
+    return type(error).__name__
+  nodes = [i for i, line in enumerate(lines) if _TF_NODE_LINE.match(line)]
+  if nodes and nodes[-1] + 1 < len(lines):
+    return lines[nodes[-1] + 1].strip()
+  return lines[0]

@@ -39,6 +39,7 @@ import tensorflow as tf
 from common import checkpoint_dir
 from common import cluster
 from common import console
+from common import errors
 from common import hparams as hp
 import helpers
 import numpy_reference as ref
@@ -453,8 +454,33 @@ def test_the_lost_task_is_the_one_named(message):
   assert str(cluster.lost_task_error(role, RuntimeError(message))) == (
       "worker 0: worker 1 stopped answering; the cluster cannot go on without it")
   other = dataclasses.replace(role, index=1)
-  assert "a task of the cluster failed (Graph" in str(
-      cluster.lost_task_error(other, RuntimeError("Graph execution error:\nno task")))
+  assert str(cluster.lost_task_error(other, RuntimeError(SESSION_ERROR))) == (
+      "worker 1: a task of the cluster failed (RuntimeError: Input to reshape "
+      "is a tensor with 3 values, but the requested shape has 4); the cluster "
+      "cannot go on without it")
+
+
+# What a v1 Session's run raises: the op's traceback first, its message after
+# the "Node:" line (error_interpolation); then, from str(), the stack again.
+SESSION_ERROR = """Graph execution error:
+
+Detected at node 'Reshape' defined at (most recent call last):
+    File "train.py", line 5, in <module>
+Node: 'Reshape'
+Input to reshape is a tensor with 3 values, but the requested shape has 4
+	 [[{{node Reshape}}]]
+
+Original stack trace for 'Reshape':
+  File "train.py", line 5, in <module>
+"""
+
+
+def test_a_session_error_is_told_by_its_message_not_its_preamble():
+  assert errors.first_line(RuntimeError(SESSION_ERROR)) == (
+      "Input to reshape is a tensor with 3 values, but the requested shape has 4")
+  assert errors.first_line(RuntimeError("Graph execution error:\nno node")) == (
+      "Graph execution error:")
+  assert errors.first_line(RuntimeError("  \n")) == "RuntimeError"
 
 
 def hand_started_tasks(port, *args):
