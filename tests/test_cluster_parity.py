@@ -49,7 +49,9 @@ def cluster_accuracy(port, flags, seed, tmp_path):
        f"--ps={1 if port == 'legacy' else 0}",
        f"--task_logs={tmp_path / f'{port}{len(flags)}-{seed}'}", "--", *args],
       cwd=helpers.REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-  assert result.returncode == 0, result.stderr
+  # The chief's last lines say how far the cluster got before it failed.
+  assert result.returncode == 0, (
+      result.stderr + "\nits last lines:\n" + "\n".join(result.stdout.splitlines()[-3:]))
   return float(helpers.summary_lines(result.stdout)[-1].split()[-1])
 
 
