@@ -56,14 +56,14 @@ from modern import train as modern_train
 SEED = 7
 # One step an epoch, so that the `Epoch:` lines are every step's cost.
 STEP_FLAGS = ("--seed=7", "--train_limit=100", "--training_epochs=10")
-# The costs meet the ten-step test's tolerances (rtol 1e-4, atol 1e-6); the
-# weights, U(-1, 1) at the start, not quite: float32 rounding of two
-# half-batch gradients summed, not one, grows some 1.5x a step (test_parity:
-# 1e-7 * 1.5 ** 10 = 6e-6). Measured here: the worst weight was 3.0e-6
-# (legacy) and 4.6e-6 (modern) off, on a handful of 32,768. So the weights
-# are held to atol 1e-5, and to the control that makes it fair: the cluster
-# is no further than one process from the exact maths (float64, numpy).
-WEIGHTS_ATOL = 1e-5
+# The costs meet the ten-step test's tolerances (rtol 1e-4, atol 1e-6). The
+# weights are held to their ten steps' move: summing two half-batch gradients
+# rounds differently from one whole-batch gradient, and how much depends on
+# the CPU's kernels (family-26 AMD EPYC: 3e-6 at most; family 25: 6e-5, on
+# weights that moved 0.08-0.85). Measured on family 25, the cluster and one
+# process are both within 1e-4 of their move from the exact maths (float64,
+# numpy) and from each other; a lost or halved step is 0.1 of it or more.
+WEIGHTS_MOVE_RTOL = 1e-3
 TIMEOUT = 240  # seconds any one cluster may take on the 2-core CI machine
 SINGLE = {"legacy": legacy_train.run_training, "modern": modern_train.run_training}
 LAYER_VARIABLES = {"legacy": ("weights", "biases"), "modern": ("kernel", "bias")}
@@ -212,7 +212,7 @@ def test_readme_cluster_computes_what_one_process_computes(port, tmp_path, full_
   """hw04 (gradient descent, no dropout), 2 synchronous workers of 50 against
   one process of 100: the same initial weights (the seed) and global batches
   (each epoch is one step of the first 100 examples); every step's cost and
-  the weights after 10 steps to the ten-step test's tolerances."""
+  the weights after 10 steps, both to the exact maths (WEIGHTS_MOVE_RTOL)."""
   save_path = str(tmp_path / ("cluster" if port == "legacy" else "cluster.keras"))
   export_dir = tmp_path / "export"
   chief_output = run_readme_cluster(port, tmp_path,
@@ -235,14 +235,14 @@ def test_readme_cluster_computes_what_one_process_computes(port, tmp_path, full_
   assert_allclose(cluster_costs, single.epoch_costs, rtol=1e-4, atol=1e-6)
   cluster_weights = saved_weights(port, save_path)
   assert set(cluster_weights) == set(single.weights)
-  for name, value in single.weights.items():
-    assert_allclose(cluster_weights[name], value, rtol=1e-4, atol=WEIGHTS_ATOL,
-                    err_msg=name)
+  start = initial_weights(port, hparams)
   exact = exact_weights(port, hparams, data_sets.train)
   for name, value in exact.items():
-    single_error = np.abs(single.weights[name] - value).max()
-    cluster_error = np.abs(cluster_weights[name] - value).max()
-    assert cluster_error <= 2 * single_error, (name, cluster_error, single_error)
+    tolerance = WEIGHTS_MOVE_RTOL * np.abs(value - start[name]).max()
+    for what, weights in (("cluster", cluster_weights), ("one process", single.weights)):
+      error = np.abs(weights[name] - value).max()
+      assert error <= tolerance, (f"{what}'s {name} is {error:.3g} off the exact "
+                                  f"maths, over {WEIGHTS_MOVE_RTOL} of its move")
 
 
 def initial_weights(port, hparams):

@@ -48,6 +48,11 @@ SMALL_RUN = ("--training_epochs", "1", "--train_limit", "1000", "--seed", "3",
              "--learning_rate", "0.1", "--keep_prob", "0.9")
 PREDICT = (0, 7, 42)
 ROW_REQUEST = 3  # test images in the REST request sent on the command line
+# The in-process REST requests' sizes (rows, columns). A matmul's rounding may
+# depend on the batch's size (AMD EPYC family 25: 1 float32 ulp between rows
+# 0-4 of a batch of 5 and of 10,000), so each answer is held bit for bit to
+# plain TensorFlow's on a batch of that same size.
+REQUEST_SIZES = (5, 4)
 
 # Plain TensorFlow, run from an empty directory: loads each export, writes
 # its outputs on the test images, prints the accuracy from `classes` as the
@@ -58,11 +63,14 @@ import numpy as np
 import tensorflow as tf
 data = np.load(sys.argv[1])
 images, labels = data["images"], data["labels"]
-for path, out in zip(sys.argv[2::2], sys.argv[3::2]):
+for path, out in zip(sys.argv[3::2], sys.argv[4::2]):
   serve = tf.saved_model.load(path).signatures["serving_default"]
   result = serve(images=tf.constant(images))
   classes = result["classes"].numpy()
-  np.savez(out, classes=classes, probabilities=result["probabilities"].numpy())
+  heads = {f"probabilities_{n}": serve(images=tf.constant(images[:n]))["probabilities"]
+           for n in map(int, sys.argv[2].split(","))}
+  np.savez(out, classes=classes, probabilities=result["probabilities"].numpy(),
+           **{name: value.numpy() for name, value in heads.items()})
   accuracy = np.float32((classes == labels).sum()) / np.float32(len(labels))
   print("Accuracy: " + str(accuracy))
 project = {"common", "legacy", "modern", "migration", "serving", "experiments"}
@@ -177,6 +185,7 @@ def runs(data_dir, tmp_path_factory, mnist_test):
     results = {k: v for future in futures for k, v in future.result().items()}
   results["fresh"] = subprocess.run(
       [sys.executable, "-c", FRESH_LOAD, str(root / "test.npz"),
+       ",".join(map(str, REQUEST_SIZES)),
        str(root / "legacy" / "1"), str(root / "legacy.npz"),
        str(root / "modern" / "1"), str(root / "modern.npz"),
        str(root / "migrated" / "1"), str(root / "migrated.npz")],
@@ -339,9 +348,11 @@ def servables(runs):
 
 
 def served(runs, port, count):
-  """The first `count` outputs of the port's export, from plain TensorFlow."""
+  """The port's export's outputs on the first `count` test images, from plain
+  TensorFlow: classes of the whole test set's batch, probabilities of a batch
+  of `count` (one of REQUEST_SIZES)."""
   outputs = np.load(runs["root"] / f"{port}.npz")
-  return outputs["classes"][:count], outputs["probabilities"][:count]
+  return outputs["classes"][:count], outputs[f"probabilities_{count}"]
 
 
 def answered(servable, request, status=200):
