@@ -14,6 +14,7 @@ import is checked first: the flags (common/flags.py), the output paths
 SIGTERM are one line from then on, during the import too.
 """
 
+import concurrent.futures
 import contextlib
 import functools
 import os
@@ -95,10 +96,15 @@ def _train(port: ports.Port, argv) -> None:
       input_data.maybe_download(input_data.resolve_data_dir(FLAGS.data_dir))
     os.environ.update(console.thread_environment(FLAGS.threads))
     os.environ.update(console.kernel_environment(FLAGS.kernels))
-    console.import_tensorflow(verbose=FLAGS.verbose, cluster_task=role is not None)
-    timer.mark("imported")
     hparams = common_flags.hparams_from_flags()
-    data_sets = port.read_data_sets(FLAGS.data_dir, hparams) if reads_data else None
+    with concurrent.futures.ThreadPoolExecutor(1) as reader:
+      # The data is read while TensorFlow imports, on the other core: zlib
+      # and numpy let go of the interpreter while they work.
+      data_sets = (reader.submit(port.read_data_sets, FLAGS.data_dir, hparams)
+                   if reads_data else None)
+      console.import_tensorflow(verbose=FLAGS.verbose, cluster_task=role is not None)
+      timer.mark("imported")
+      data_sets = data_sets.result() if data_sets else None
     timer.mark("data")
     port.run_training(hparams, data_sets, save_path=FLAGS.save_path,
                       checkpoint_dir=FLAGS.checkpoint_dir, logdir=FLAGS.logdir,
