@@ -1,7 +1,9 @@
 """make bench: speed and memory of both ports against the FLOP floor.
 
 For hw04 and hw05 in legacy and modern, in one run on this machine, each
-target --runs times (5; --quick: once):
+target --runs times (5; --quick: once), after --warmup unrecorded runs of
+the first target (1: the first run of a bench was the slow one, 24-30%
+above the median in its training phase, on two days):
   - the training phase (median, min-max) and steps per second;
   - the whole process of `make <port>-<script>` (median, min-max), what it
     spends outside training (import, data, evaluation, start and exit) and
@@ -28,7 +30,7 @@ ports and is timed the same way. With --cpus (e.g. 0), everything, the
 matmul rates included, runs on those processors only: `--cpus 0` is a
 one-core machine.
 
-  python -m benchmarks.bench [--runs 5 | --quick] [--out bench.json]
+  python -m benchmarks.bench [--runs 5 | --quick] [--warmup 1] [--out bench.json]
                             [--jax_python P] [--cluster_runs 3] [--cpus 0]
 """
 
@@ -174,11 +176,11 @@ def main(argv=None) -> None:
   ports = PORTS + ((PEER,) if args.jax_python else ())
   _check_jax_python(args.jax_python)
   rates, floor_s, steps = _measure_floor()
-  runs = _run_all(ports, scripts, args.runs, args.jax_python)
+  runs = _run_all(ports, scripts, args.runs, args.jax_python, args.warmup)
   results = {"matmul_gflops": rates["all_cores"],
              "matmul_gflops_one_thread": rates["one_thread"],
              "floor_s": floor_s, "flops_per_example": flops_per_example(),
-             "runs": args.runs,
+             "runs": args.runs, "warmup_runs": args.warmup,
              # The machine, as the targets' TensorFlow saw it (the commands'
              # defaults: one intra-op thread, native kernels).
              "machine": machine.fingerprint(
@@ -195,6 +197,8 @@ def _parse_args(argv):
   """The command line: runs per target, the JSON file, scripts, a JAX Python."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--runs", type=int, default=5, help="runs per target")
+  parser.add_argument("--warmup", type=int, default=1,
+                      help="unrecorded runs of the first target before the rest")
   parser.add_argument("--quick", action="store_true",
                       help="one run of each target and of each cluster mode")
   parser.add_argument("--out", default="bench.json", help="JSON results")
@@ -209,6 +213,9 @@ def _parse_args(argv):
   args = parser.parse_args(argv)
   if args.quick:
     args.runs, args.cluster_runs = 1, min(args.cluster_runs, 1)
+  if args.warmup < 0:
+    raise SystemExit(f"error: --warmup {args.warmup}: give 0 or more "
+                     "unrecorded runs")
   if args.runs < 1 or args.cluster_runs < 0:
     raise SystemExit(f"error: --runs {args.runs} --cluster_runs "
                      f"{args.cluster_runs}: give at least 1 run (0 cluster runs "
@@ -253,9 +260,15 @@ def _measure_floor():
   return rates, floor_s, steps
 
 
-def _run_all(ports, scripts, count: int, jax_python) -> dict:
-  """Every target `count` times, ports alternating; {(port, script): [run]}."""
+def _run_all(ports, scripts, count: int, jax_python, warmup: int = 0) -> dict:
+  """`warmup` unrecorded runs of the first target, then every target `count`
+  times, ports alternating; {(port, script): [run]}."""
   runs = {(p, s): [] for s in scripts for p in ports}
+  for w in range(1, warmup + 1):
+    run = run_target(ports[0], scripts[0], seed=w, jax_python=jax_python)
+    print(f"warm-up {w}/{warmup} {ports[0]}-{scripts[0]} (not recorded): "
+          f"train {run['train_s']:.1f} s, process {run['process_s']:.1f} s",
+          file=sys.stderr)
   for r in range(1, count + 1):
     for script in scripts:
       for port in ports:  # alternate, so each pair shares the machine's mood

@@ -105,6 +105,7 @@ def test_a_jax_python_without_jax_is_one_line_and_writes_nothing(tmp_path):
     (("--cpus=9999",), "--cpus 9999: give processor numbers from"),
     (("--cpus=x",), "--cpus x: give processor numbers from"),
     (("--runs=0",), "--runs 0 --cluster_runs 3: give at least 1 run"),
+    (("--warmup=-1",), "--warmup -1: give 0 or more unrecorded runs"),
 ])
 def test_bad_bench_flags_are_one_line_before_anything_runs(tmp_path, flags, problem):
   out = tmp_path / "bench.json"
@@ -118,6 +119,20 @@ def made_up_runs(process_s, train_s=None):
   return [dict(process_s=p, train_s=t, evaluate_s=0.1, import_s=2.0, data_s=0.2,
                peak_rss_mb=800, accuracy=0.9)
           for p, t in zip(process_s, train_s or [p - 4 for p in process_s])]
+
+
+def test_warmup_runs_the_first_target_first_and_records_nothing(monkeypatch):
+  calls = []
+
+  def fake_run(port, script, seed, jax_python=None):
+    calls.append((port, script, seed))
+    return dict(made_up_runs([10.0 + len(calls)])[0], call=len(calls))
+
+  monkeypatch.setattr(bench, "run_target", fake_run)
+  runs = bench._run_all(("legacy", "modern"), ["hw04", "hw05"], 2, None, warmup=1)
+  assert calls[0] == ("legacy", "hw04", 1) and len(calls) == 1 + 2 * 4
+  assert [r["call"] for r in runs["legacy", "hw04"]] == [2, 6]
+  assert [r["call"] for r in runs["modern", "hw05"]] == [5, 9]
 
 
 def test_a_run_over_120_percent_of_the_median_is_flagged():
