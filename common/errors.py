@@ -62,6 +62,7 @@ def exit_now(error: Exception) -> None:
 # A TF session's error opens with "Graph execution error:" and each failed
 # op's Python traceback, closed by its "Node: 'name'" line; then the message.
 _TF_NODE_LINE = re.compile(r"^Node: '[^']*'$")
+_TF_PREAMBLE = "Graph execution error:"
 
 
 def first_line(error: Exception) -> str:
@@ -72,4 +73,7 @@ def first_line(error: Exception) -> str:
   nodes = [i for i, line in enumerate(lines) if _TF_NODE_LINE.match(line)]
   if nodes and nodes[-1] + 1 < len(lines):
     return lines[nodes[-1] + 1].strip()
+  # A remote task's error has no local node: its message follows the preamble.
+  if lines[0].strip() == _TF_PREAMBLE and len(lines) > 1:
+    return lines[1].strip()
   return lines[0]

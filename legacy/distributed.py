@@ -29,6 +29,7 @@ and --export_dir. Name for name with modern/distributed.py.
 
 import contextlib
 import dataclasses
+import sys
 import time
 from typing import List, Optional
 
@@ -54,6 +55,7 @@ v1 = tf.compat.v1
 # Added to the graph seed once per worker index: each worker's dropout masks
 # (and its shard's order) differ; worker 0 keeps the single process's.
 _WORKER_SEED_STRIDE = 1_000_003
+_STEP_ATTEMPTS = 3  # run_step: tries of a step TensorFlow aborted
 
 
 def start_server(role: cluster.Role) -> v1.train.Server:
@@ -325,7 +327,7 @@ def run_worker(role: cluster.Role, server, hparams: hp.HParams,
         for step in range(1, total_batch + 1):
           batch_xs, batch_ys = train_set.next_batch(hparams.batch_size)
           feed = train.fill_feed_dict(model, batch_xs, batch_ys, hparams.keep_prob)
-          _, c = sess.run([model.train_op, model.cost], feed_dict=feed)
+          _, c = run_step(sess, role, [model.train_op, model.cost], feed)
           if not np.isfinite(c):
             raise errors.NonFiniteCostError(epoch, step)
           avg_cost += c / total_batch
@@ -354,6 +356,26 @@ def run_worker(role: cluster.Role, server, hparams: hp.HParams,
   if chief and export_target:
     export.export(weights, hparams, export_target)
   return train.TrainingResult(state.epoch_costs, float(accuracy), weights)
+
+
+def run_step(sess, role: cluster.Role, fetches, feed_dict):
+  """sess.run(fetches, feed_dict), run again when TensorFlow aborted it.
+
+  MonitoredTrainingSession's own run does the same (_RecoverableSession):
+  an AbortedError may be, in TF1's words, "a gRPC failure caused by high
+  memory or network bandwidth usage in the parameter servers". An
+  asynchronous step that had updated some variables is one more stale
+  update. After _STEP_ATTEMPTS the error ends the cluster (cluster_session).
+  """
+  for attempt in range(1, _STEP_ATTEMPTS + 1):
+    try:
+      return sess.run(fetches, feed_dict=feed_dict)
+    except tf.errors.AbortedError as e:
+      if attempt == _STEP_ATTEMPTS:
+        raise
+      print(f"{role.name}: TensorFlow aborted a step ({errors.first_line(e)}); "
+            f"running it again ({attempt} of {_STEP_ATTEMPTS - 1})",
+            file=sys.stderr, flush=True)
 
 
 def finish_training(sess, role: cluster.Role, graph: ClusterGraph) -> None:

@@ -478,9 +478,37 @@ Original stack trace for 'Reshape':
 def test_a_session_error_is_told_by_its_message_not_its_preamble():
   assert errors.first_line(RuntimeError(SESSION_ERROR)) == (
       "Input to reshape is a tensor with 3 values, but the requested shape has 4")
-  assert errors.first_line(RuntimeError("Graph execution error:\nno node")) == (
+  assert errors.first_line(RuntimeError(
+      "Graph execution error:\n\nABORTED: Graph handle is not found")) == (
+      "ABORTED: Graph handle is not found")
+  assert errors.first_line(RuntimeError("Graph execution error:")) == (
       "Graph execution error:")
   assert errors.first_line(RuntimeError("  \n")) == "RuntimeError"
+
+
+class AbortingSession:
+  """A Session whose first `aborts` runs raise what TF raised in CI."""
+
+  def __init__(self, aborts):
+    self.aborts, self.runs = aborts, 0
+
+  def run(self, fetches, feed_dict=None):
+    self.runs += 1
+    if self.runs <= self.aborts:
+      raise tf.errors.AbortedError(None, None, "Graph execution error:\n\nABORTED: lost")
+    return fetches
+
+
+def test_legacy_runs_an_aborted_step_again_then_gives_up(capsys):
+  role = cluster.Role(("127.0.0.1:1",), ("127.0.0.1:2", "127.0.0.1:3"), "worker", 1)
+  sess = AbortingSession(aborts=2)
+  assert legacy_distributed.run_step(sess, role, ["step"], {}) == ["step"]
+  assert sess.runs == 3
+  assert capsys.readouterr().err.splitlines() == [
+      f"worker 1: TensorFlow aborted a step (ABORTED: lost); running it again ({i} of 2)"
+      for i in (1, 2)]
+  with pytest.raises(tf.errors.AbortedError):
+    legacy_distributed.run_step(AbortingSession(aborts=3), role, ["step"], {})
 
 
 def hand_started_tasks(port, *args):
