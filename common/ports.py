@@ -28,12 +28,11 @@ class Port:
                  logdir=None, export_target=None, print_fn=print) -> the port's TrainingResult
     (epoch_costs, accuracy, weights), printing the `Epoch:` lines and the
     `Accuracy:` line through print_fn; `export_target`, a
-    common.serving.ExportTarget, writes the SavedModel there.
-  save_path_suffix: what a --save_path must end in ("" for any name),
-    checked before TensorFlow is imported.
     common.serving.ExportTarget, writes the SavedModel there. With
     `role=` a common.cluster.Role, it runs that one task of a cluster
     (data_sets None for a parameter server).
+  save_path_suffix: what a --save_path must end in ("" for any name),
+    checked before TensorFlow is imported.
   cluster: how the port's training command takes part in a cluster
     (common/cluster.py Interface): its flags, its Role, and what the
     launcher (common/launcher.py) tells each task.
