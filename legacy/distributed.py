@@ -361,9 +361,11 @@ def run_worker(role: cluster.Role, server, hparams: hp.HParams,
 def run_step(sess, role: cluster.Role, fetches, feed_dict):
   """sess.run(fetches, feed_dict), run again when TensorFlow aborted it.
 
-  MonitoredTrainingSession's own run does the same (_RecoverableSession):
-  an AbortedError may be, in TF1's words, "a gRPC failure caused by high
-  memory or network bandwidth usage in the parameter servers". An
+  MonitoredTrainingSession's own run recovers from it too, with a new
+  session (_RecoverableSession): an AbortedError may be, in TF1's words,
+  "a gRPC failure caused by high memory or network bandwidth usage in the
+  parameter servers". The raw session is kept: a new one would have the
+  chief initialise the variables again. An
   asynchronous step that had updated some variables is one more stale
   update. After _STEP_ATTEMPTS the error ends the cluster (cluster_session).
   """

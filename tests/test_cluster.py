@@ -41,6 +41,7 @@ from common import cluster
 from common import console
 from common import errors
 from common import hparams as hp
+from common import launcher
 import helpers
 import numpy_reference as ref
 from legacy import checkpoints as legacy_checkpoints
@@ -90,13 +91,7 @@ def _is_alive(pid):
 
 
 def free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
+  return [int(address.rsplit(":", 1)[1]) for address in launcher.free_addresses(count)]
 
 
 def task_env(extra=None):
@@ -427,7 +422,7 @@ def test_modern_port_in_use_is_one_line():
 
 def test_modern_worker_that_never_joins_is_one_line():
   """Worker 1 alone: the strategy's constructor would wait for worker 0 forever."""
-  addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+  addresses = launcher.free_addresses(2)
   started = time.monotonic()
   result = helpers.run_module("modern.hw04", "--train_limit=100", "--cluster_timeout=2",
                               timeout=120, env={"TF_CONFIG": tf_config(addresses, 1)})
@@ -515,10 +510,10 @@ def hand_started_tasks(port, *args):
   """[(name, argv, env)] of a 2-worker cluster (legacy: --sync_replicas and a
   ps) on free 127.0.0.1 ports, as a user would start them by hand."""
   if port == "modern":
-    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    addresses = launcher.free_addresses(2)
     return [(f"worker{i}", ["modern.hw04", *args],
              {"TF_CONFIG": tf_config(addresses, i)}) for i in range(2)]
-  ps, *workers = [f"127.0.0.1:{p}" for p in free_ports(3)]
+  ps, *workers = launcher.free_addresses(3)
   hosts = [f"--ps_hosts={ps}", f"--worker_hosts={','.join(workers)}", "--sync_replicas"]
   return [("ps0", ["legacy.hw04", *hosts, "--job_name=ps", *args], {})] + [
       (f"worker{i}", ["legacy.hw04", *hosts, "--job_name=worker",
@@ -625,7 +620,7 @@ print("fit ran")
                    "MultiWorkerMirroredStrategy (keras-team/keras#20585): when "
                    "this passes, modern/distributed.py can go back to fit")
 def test_keras_fit_under_multi_worker_mirrored_strategy(tmp_path):
-  addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+  addresses = launcher.free_addresses(2)
   processes = []
   try:
     for index in range(2):
