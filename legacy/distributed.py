@@ -365,9 +365,9 @@ def run_step(sess, role: cluster.Role, fetches, feed_dict):
   session (_RecoverableSession): an AbortedError may be, in TF1's words,
   "a gRPC failure caused by high memory or network bandwidth usage in the
   parameter servers". The raw session is kept: a new one would have the
-  chief initialise the variables again. An
-  asynchronous step that had updated some variables is one more stale
-  update. After _STEP_ATTEMPTS the error ends the cluster (cluster_session).
+  chief initialise the variables again. An asynchronous step that had
+  updated some variables is one more stale update. After _STEP_ATTEMPTS
+  the error ends the cluster (cluster_session).
   """
   for attempt in range(1, _STEP_ATTEMPTS + 1):
     try:

@@ -90,10 +90,6 @@ def _is_alive(pid):
     return False
 
 
-def free_ports(count):
-  return [int(address.rsplit(":", 1)[1]) for address in launcher.free_addresses(count)]
-
-
 def task_env(extra=None):
   env = dict(os.environ)
   env.pop("TF_CPP_MIN_LOG_LEVEL", None)
@@ -147,9 +143,9 @@ def readme_commands(port):
 
 
 def on_this_machine(text, addresses):
-  """The README's addresses of two machines replaced by 127.0.0.1 ports."""
-  for address, port in addresses.items():
-    text = text.replace(address, f"127.0.0.1:{port}")
+  """The README's addresses of two machines replaced by 127.0.0.1 ones."""
+  for address, local in addresses.items():
+    text = text.replace(address, local)
   assert "10.0.0." not in text, text
   return text
 
@@ -159,7 +155,7 @@ def run_readme_cluster(port, tmp_path, extra_args):
   commands = readme_commands(port)
   assert len(commands) == (3 if port == "legacy" else 2)
   found = sorted(set(re.findall(r"10\.0\.0\.\d:\d+", str(commands))))
-  addresses = dict(zip(found, free_ports(len(found))))
+  addresses = dict(zip(found, launcher.free_addresses(len(found))))
   processes = []
   try:
     for i, (env, argv) in enumerate(commands):
@@ -351,11 +347,10 @@ def test_ctrl_c_stops_every_task(tmp_path):
 
 
 def test_ps_without_workers_ends_after_the_timeout(tmp_path):
-  ps_port, worker_port = free_ports(2)
+  ps, worker = launcher.free_addresses(2)
   started = time.monotonic()
   result = helpers.run_module(
-      "legacy.hw04", f"--ps_hosts=127.0.0.1:{ps_port}",
-      f"--worker_hosts=127.0.0.1:{worker_port}", "--job_name=ps",
+      "legacy.hw04", f"--ps_hosts={ps}", f"--worker_hosts={worker}", "--job_name=ps",
       "--cluster_timeout=2", timeout=120)
   helpers.assert_one_error_line(result, "ps 0: no worker has answered for 2 s")
   assert time.monotonic() - started < 60
@@ -395,13 +390,12 @@ def test_port_in_use_is_one_line():
 
 
 def test_unreachable_ps_is_one_line():
-  ps_port, worker_port = free_ports(2)
+  ps, worker = launcher.free_addresses(2)
   result = helpers.run_module(
-      "legacy.hw04", f"--ps_hosts=127.0.0.1:{ps_port}",
-      f"--worker_hosts=127.0.0.1:{worker_port}", "--job_name=worker",
+      "legacy.hw04", f"--ps_hosts={ps}", f"--worker_hosts={worker}", "--job_name=worker",
       "--train_limit=100", "--cluster_timeout=2", timeout=120)
   helpers.assert_one_error_line(
-      result, f"worker 0 cannot reach ps 0 at 127.0.0.1:{ps_port} within 2 s")
+      result, f"worker 0 cannot reach ps 0 at {ps} within 2 s")
 
 
 def tf_config(addresses, index):
